@@ -1,0 +1,251 @@
+"""PostgreSQL through SQLAlchemy 2 async and asyncpg; the unit of work; event tables.
+
+Each service owns one database. Its models subclass a declarative base made by
+:func:`declarative_base`, which also carries the transactional outbox and the inbox
+tables, so a use case writes its change and its events in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    MetaData,
+    String,
+    Table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from mercato.platform.context import current_request_id, outgoing_traceparent
+from mercato.platform.metrics import Metrics
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+EVENT_SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def new_metadata() -> MetaData:
+    """A MetaData with the house naming convention and the event tables."""
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    Table(
+        "outbox",
+        metadata,
+        Column("position", BigInteger, Identity(always=True), primary_key=True),
+        Column("id", UUID(as_uuid=True), nullable=False, unique=True),
+        Column("type", String(200), nullable=False),
+        Column("subject", String(200), nullable=False),
+        Column("envelope", JSONB, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True)),
+        Index(
+            "ix_outbox_unpublished",
+            "position",
+            postgresql_where=text("published_at IS NULL"),
+        ),
+    )
+    Table(
+        "inbox",
+        metadata,
+        Column("event_id", UUID(as_uuid=True), primary_key=True),
+        Column("type", String(200), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False),
+    )
+    return metadata
+
+
+def declarative_base() -> type[DeclarativeBase]:
+    """A fresh declarative base for one service's models."""
+
+    class Base(DeclarativeBase):
+        metadata = new_metadata()
+
+    return Base
+
+
+def with_database(url: str, database: str) -> str:
+    """``url`` pointing at ``database`` instead of the one it names."""
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+def async_url(url: str) -> str:
+    """``url`` with the asyncpg driver, whatever scheme it was given in."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+class Database:
+    """The service's connection pool, with readiness and pool metrics."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        metrics: Metrics | None = None,
+        pool_size: int = 5,
+        max_overflow: int = 5,
+        pool_timeout: float = 5.0,
+        echo: bool = False,
+    ) -> None:
+        self.engine: AsyncEngine = create_async_engine(
+            async_url(url),
+            poolclass=_timed_pool(metrics, pool_size + max_overflow),
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            echo=echo,
+        )
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.on_commit_with_events: list[Callable[[], None]] = []
+
+    async def check(self) -> None:
+        """Raises unless the database answers."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        """Closes every pooled connection."""
+        await self.engine.dispose()
+
+    def unit_of_work(self) -> UnitOfWork:
+        """A new, not yet started, unit of work."""
+        return UnitOfWork(self)
+
+
+def _timed_pool(metrics: Metrics | None, capacity: int) -> type[AsyncAdaptedQueuePool]:
+    """A pool class reporting its size, connections in use and time waited for one."""
+    if metrics is None:
+        return AsyncAdaptedQueuePool
+    metrics.gauge("mercato_db_pool_size", "Connections the pool may hold.").set(capacity)
+    in_use = metrics.gauge("mercato_db_pool_in_use", "Connections checked out of the pool.")
+    wait = metrics.histogram(
+        "mercato_db_pool_wait_seconds", "Time spent waiting for a pooled connection."
+    )
+
+    class TimedPool(AsyncAdaptedQueuePool):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            in_use.set_function(self.checkedout)
+
+        def _do_get(self) -> Any:
+            began = time.perf_counter()
+            try:
+                return super()._do_get()
+            finally:
+                wait.observe(time.perf_counter() - began)
+
+    return TimedPool
+
+
+class UnitOfWork:
+    """One transaction: business changes and the events they cause commit together.
+
+    ``async with uow:`` opens it; ``await uow.commit()`` makes it durable; leaving the
+    block without committing rolls it back.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._session: AsyncSession | None = None
+        self._events = 0
+
+    @property
+    def session(self) -> AsyncSession:
+        """The session of the open transaction."""
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open: use 'async with uow:'")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        self._session = self._database.sessionmaker()
+        self._events = 0
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await asyncio.shield(session.close())
+
+    async def commit(self) -> None:
+        """Commits the transaction; wakes the outbox relay when events were written."""
+        await self.session.commit()
+        if self._events:
+            self._events = 0
+            for wake in self._database.on_commit_with_events:
+                wake()
+
+    async def rollback(self) -> None:
+        """Rolls the transaction back."""
+        await self.session.rollback()
+        self._events = 0
+
+    async def publish(
+        self, event_type: str, data: dict[str, Any], *, subject: str | uuid.UUID, source: str
+    ) -> uuid.UUID:
+        """Writes an event to the outbox, to be published once this transaction commits."""
+        event_id = uuid.uuid4()
+        now = utcnow()
+        envelope = {
+            "id": str(event_id),
+            "type": event_type,
+            "source": source,
+            "time": now.isoformat(),
+            "subject": str(subject),
+            "data": data,
+            "traceparent": outgoing_traceparent(),
+            "request_id": current_request_id(),
+            "schema_version": EVENT_SCHEMA_VERSION,
+        }
+        await self.session.execute(
+            text(
+                "INSERT INTO outbox (id, type, subject, envelope, created_at) "
+                "VALUES (:id, :type, :subject, CAST(:envelope AS jsonb), :created_at)"
+            ),
+            {
+                "id": event_id,
+                "type": event_type,
+                "subject": str(subject),
+                "envelope": orjson.dumps(envelope, default=str).decode(),
+                "created_at": now,
+            },
+        )
+        self._events += 1
+        return event_id

@@ -1,0 +1,193 @@
+"""Domain errors and their one mapping to RFC 9457 ``application/problem+json``.
+
+Use cases raise these exceptions; the chassis turns every failure, validation and
+malformed JSON included, into a problem document. No stack trace or SQL leaves a
+service.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from mercato.platform.context import current_request_id
+
+PROBLEM_BASE = "https://mercato.dev/problems/"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+log = logging.getLogger("mercato.errors")
+
+
+class DomainError(Exception):
+    """Base of every error a use case raises on purpose."""
+
+    status: int = 400
+    slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+
+class BadRequest(DomainError):
+    """The request cannot be understood (malformed JSON, a missing header)."""
+
+
+class Unauthorized(DomainError):
+    """No valid credentials."""
+
+    status, slug, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, **extra)
+
+
+class Forbidden(DomainError):
+    """Authenticated, but not allowed."""
+
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(DomainError):
+    """No such resource, or one the caller may not know exists."""
+
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(DomainError):
+    """The request conflicts with the current state."""
+
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(DomainError):
+    """The body is over the size limit."""
+
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class ValidationFailed(DomainError):
+    """Well-formed input that breaks a rule."""
+
+    status, slug, title = 422, "validation-failed", "Validation failed"
+
+    def __init__(self, detail: str | None = None, *, errors: Sequence[Mapping[str, Any]] = ()):
+        super().__init__(detail, errors=[dict(e) for e in errors])
+
+
+class TooManyRequests(DomainError):
+    """Rate limited; ``retry_after`` seconds tell when to come back."""
+
+    status, slug, title = 429, "too-many-requests", "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int) -> None:
+        retry_after = max(1, int(retry_after))
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency cannot be reached."""
+
+    status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+class GatewayTimeout(DomainError):
+    """A dependency did not answer in time."""
+
+    status, slug, title = 504, "gateway-timeout", "Gateway timeout"
+
+
+def problem_response(
+    status: int,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    detail: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """Builds an ``application/problem+json`` response."""
+    phrase = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (slug or phrase.lower().replace(" ", "-")),
+        "title": title or phrase,
+        "status": status,
+        "detail": detail or title or phrase,
+    }
+    request_id = current_request_id()
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extra)
+    return Response(
+        orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE
+    )
+
+
+def _loc(loc: Sequence[Any]) -> list[Any]:
+    return list(loc)
+
+
+async def _domain_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return problem_response(
+        exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        headers=exc.headers,
+        **exc.extra,
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return problem_response(
+            400, slug="malformed-json", title="Malformed JSON", detail="The body is not valid JSON."
+        )
+    return problem_response(
+        422,
+        slug="validation-failed",
+        title="Validation failed",
+        detail="The request has invalid fields.",
+        errors=[{"loc": _loc(e.get("loc", ())), "msg": e.get("msg", "")} for e in errors],
+    )
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    return problem_response(exc.status_code, detail=detail, headers=exc.headers)
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> Response:
+    log.error("unhandled error", exc_info=exc)
+    return problem_response(
+        500, slug="internal-error", detail="The service failed to handle the request."
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Maps every failure of ``app`` to problem+json."""
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

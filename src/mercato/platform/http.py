@@ -1,0 +1,225 @@
+"""The service HTTP client: one pooled aiohttp session per process.
+
+Chosen by a side-by-side benchmark (``bench/http_clients.py``, figures in
+``docs/BENCHMARKS.md``): aiohttp's ``ClientSession`` proxies an order of magnitude
+more requests per second than httpx's ``AsyncClient`` on this machine.
+
+Every call has a timeout; only idempotent requests are retried (GET, HEAD, PUT,
+DELETE, or any request carrying an ``Idempotency-Key``); the request id, trace context
+and credentials travel along. A call to a service the catalog does not allow raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from mercato import catalog
+from mercato.platform.context import bearer_token_var, current_request_id, outgoing_traceparent
+from mercato.platform.errors import GatewayTimeout, ServiceUnavailable
+from mercato.platform.metrics import Metrics
+
+log = logging.getLogger("mercato.http")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_BACKOFF = 0.05
+
+TokenSource = Callable[[], Awaitable[str]]
+
+
+class UndeclaredDependencyError(RuntimeError):
+    """A service tried to call one the catalog does not let it call."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An upstream's answer, read in full."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return orjson.loads(self.body)
+
+    @property
+    def ok(self) -> bool:
+        """True for 2xx."""
+        return 200 <= self.status < 300
+
+
+class HttpClients:
+    """The process's HTTP session and one :class:`ServiceClient` per allowed upstream."""
+
+    def __init__(
+        self,
+        *,
+        caller: str,
+        base_url: Callable[[str], str],
+        metrics: Metrics,
+        timeout: float = 5.0,
+        connect_timeout: float = 1.0,
+        retries: int = 2,
+        pool_size: int = 100,
+    ) -> None:
+        self.caller = caller
+        self._base_url = base_url
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._retries = retries
+        self._pool_size = pool_size
+        self._session: aiohttp.ClientSession | None = None
+        self._clients: dict[str, ServiceClient] = {}
+        self.service_token: TokenSource | None = None
+        self._requests = metrics.counter(
+            "mercato_http_client_requests_total",
+            "Calls to other services, by upstream and status (or error kind).",
+            ["upstream", "status"],
+        )
+        self._latency = metrics.histogram(
+            "mercato_http_client_duration_seconds",
+            "Time of calls to other services, by upstream.",
+            ["upstream"],
+        )
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The shared session; created on first use inside the event loop."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._pool_size, keepalive_timeout=30, ttl_dns_cache=30
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(
+                    total=self._timeout, sock_connect=self._connect_timeout
+                ),
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._session
+
+    def to(self, upstream: str) -> ServiceClient:
+        """The client for ``upstream``; refuses upstreams the catalog does not allow."""
+        if upstream not in catalog.sync_dependencies(self.caller):
+            raise UndeclaredDependencyError(
+                f"{self.caller} may not call {upstream}: add the edge to the catalog first"
+            )
+        client = self._clients.get(upstream)
+        if client is None:
+            client = self._clients[upstream] = ServiceClient(self, upstream)
+        return client
+
+    async def close(self) -> None:
+        """Closes pooled connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(
+        self,
+        upstream: str,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: float | None,
+        retry: bool,
+    ) -> Reply:
+        """Sends one request with retries, metrics and error mapping."""
+        attempts = 1 + (self._retries if retry else 0)
+        client_timeout = aiohttp.ClientTimeout(
+            total=timeout or self._timeout, sock_connect=self._connect_timeout
+        )
+        began = time.perf_counter()
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    data=body,
+                    timeout=client_timeout,
+                    allow_redirects=False,
+                ) as response:
+                    payload = await response.read()
+                    reply = Reply(response.status, dict(response.headers), payload)
+            except TimeoutError as exc:
+                self._requests.labels(upstream=upstream, status="timeout").inc()
+                if attempt < attempts:
+                    continue
+                raise GatewayTimeout(f"{upstream} did not answer in time") from exc
+            except aiohttp.ClientError as exc:
+                self._requests.labels(upstream=upstream, status="unreachable").inc()
+                if attempt < attempts:
+                    await asyncio.sleep(RETRY_BACKOFF * attempt)
+                    continue
+                raise ServiceUnavailable(f"{upstream} is unreachable") from exc
+            self._requests.labels(upstream=upstream, status=str(reply.status)).inc()
+            if retry and reply.status in (502, 503) and attempt < attempts:
+                await asyncio.sleep(RETRY_BACKOFF * attempt)
+                continue
+            self._latency.labels(upstream=upstream).observe(time.perf_counter() - began)
+            return reply
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class ServiceClient:
+    """Calls one upstream service, carrying request id, trace and credentials."""
+
+    def __init__(self, clients: HttpClients, upstream: str) -> None:
+        self._clients = clients
+        self.upstream = upstream
+
+    @property
+    def base_url(self) -> str:
+        """Where the upstream listens."""
+        return self._clients._base_url(self.upstream)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        as_service: bool = False,
+        timeout: float | None = None,
+    ) -> Reply:
+        """Calls ``path`` on the upstream with the caller's or the service's token."""
+        method = method.upper()
+        out = {"X-Request-ID": current_request_id() or "", "traceparent": outgoing_traceparent()}
+        token = await self._token(as_service)
+        if token:
+            out["Authorization"] = f"Bearer {token}"
+        body = None
+        if json is not None:
+            body = orjson.dumps(json)
+            out["Content-Type"] = "application/json"
+        out.update(headers or {})
+        retry = method in IDEMPOTENT_METHODS or "Idempotency-Key" in out
+        return await self._clients.send(
+            self.upstream,
+            method,
+            self.base_url + path,
+            headers={k: v for k, v in out.items() if v},
+            body=body,
+            timeout=timeout,
+            retry=retry,
+        )
+
+    async def _token(self, as_service: bool) -> str | None:
+        if as_service:
+            if self._clients.service_token is None:
+                raise RuntimeError(f"{self._clients.caller} has no service credentials")
+            return await self._clients.service_token()
+        return bearer_token_var.get()

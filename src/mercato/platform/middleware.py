@@ -1,0 +1,140 @@
+"""ASGI middleware every service runs: request context, RED metrics, access log, body limit."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mercato.platform.context import (
+    TraceContext,
+    bearer_token_var,
+    request_id_var,
+    sane_request_id,
+    trace_var,
+    user_id_var,
+)
+from mercato.platform.errors import PayloadTooLarge, problem_response
+from mercato.platform.metrics import UNMATCHED_ROUTE, Metrics
+
+access_log = logging.getLogger("mercato.access")
+
+QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
+ROUTE_SCOPE_KEY = "mercato.route"
+
+
+def route_template(scope: Scope) -> str:
+    """The route template that served a request (bounded cardinality)."""
+    explicit = scope.get(ROUTE_SCOPE_KEY)
+    if explicit:
+        return str(explicit)
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else UNMATCHED_ROUTE
+
+
+class RequestContextMiddleware:
+    """Sets request id and trace context, measures the request, logs one line for it."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        request_id = sane_request_id(headers.get("x-request-id"))
+        parent = TraceContext.parse(headers.get("traceparent"))
+        trace = parent.child() if parent else TraceContext.new()
+        tokens = (
+            request_id_var.set(request_id),
+            trace_var.set(trace),
+            user_id_var.set(None),
+            bearer_token_var.set(None),
+        )
+        status = 500
+        began = time.perf_counter()
+
+        async def send_with_context(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        self.metrics.http_in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_context)
+        finally:
+            elapsed = time.perf_counter() - began
+            self.metrics.http_in_flight.dec()
+            route = route_template(scope)
+            method = scope["method"]
+            self.metrics.http_requests.labels(route=route, method=method, status=str(status)).inc()
+            self.metrics.http_latency.labels(route=route, method=method).observe(elapsed)
+            level = logging.DEBUG if scope["path"] in QUIET_PATHS else logging.INFO
+            access_log.log(
+                level,
+                "%s %s %s",
+                method,
+                scope["path"],
+                status,
+                extra={
+                    "method": method,
+                    "route": route,
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+            for var, token in zip(
+                (request_id_var, trace_var, user_id_var, bearer_token_var), tokens, strict=True
+            ):
+                var.reset(token)  # type: ignore[attr-defined]
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over ``max_bytes`` with 413, whether announced or streamed."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = _headers(scope).get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            response = problem_response(
+                413,
+                slug="payload-too-large",
+                title="Payload too large",
+                detail=f"The body is over the limit of {self.max_bytes} bytes.",
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise PayloadTooLarge(f"The body is over the limit of {self.max_bytes} bytes.")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _headers(scope: Scope) -> dict[str, Any]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}

