@@ -25,7 +25,9 @@ class Route:
 
     def matches(self, method: str, path: str) -> bool:
         """Tells whether a concrete request matches this route."""
-        return method.upper() == self.method and _template_regex(self.path).fullmatch(path) is not None
+        return (
+            method.upper() == self.method and _template_regex(self.path).fullmatch(path) is not None
+        )
 
 
 @cache
@@ -115,7 +117,12 @@ _SERVICES: tuple[Service, ...] = (
         summary="Credentials, sessions, refresh tokens, signing keys (JWKS), service clients",
         port=8101,
         database="mercato_auth",
-        publishes=("user.registered", "auth.login_succeeded", "auth.login_failed", "auth.roles_changed"),
+        publishes=(
+            "user.registered",
+            "auth.login_succeeded",
+            "auth.login_failed",
+            "auth.roles_changed",
+        ),
         route_prefixes=(_api("/auth"),),
         public_routes=(
             Route("POST", _api("/auth/register")),
@@ -147,7 +154,9 @@ def get(name: str) -> Service:
     try:
         return SERVICES[name]
     except KeyError:
-        raise KeyError(f"unknown service {name!r}; the catalog knows {', '.join(SERVICES)}") from None
+        raise KeyError(
+            f"unknown service {name!r}; the catalog knows {', '.join(SERVICES)}"
+        ) from None
 
 
 def names() -> list[str]:

@@ -159,9 +159,11 @@ class Platform:
         """Connects what needs connecting and starts background jobs."""
         if self.events is not None:
             await _retry("NATS", self.events.start)
-        if self.store is not None:
+        store = self.store
+        if store is not None:
             for logical in self.spec.buckets:
-                await _retry("S3", lambda name=logical: self.store.ensure_bucket(self.bucket(name)))  # type: ignore[union-attr,misc]
+                bucket = self.bucket(logical)
+                await _retry("S3", lambda bucket=bucket: store.ensure_bucket(bucket))  # type: ignore[misc]
         for job in self._startup:
             await job()
         for name, job in self._jobs:
@@ -222,7 +224,9 @@ class Platform:
             },
         )
         if not reply.ok:
-            raise ServiceUnavailable(f"auth refused {self.spec.name}'s credentials ({reply.status})")
+            raise ServiceUnavailable(
+                f"auth refused {self.spec.name}'s credentials ({reply.status})"
+            )
         grant: dict[str, Any] = reply.json()
         return grant
 
@@ -270,7 +274,9 @@ class Platform:
         async def ready(_: Request) -> Response:
             checks = await self.readiness()
             if all(v == "ok" for v in checks.values()):
-                return JSONResponse({"status": "ready", "service": self.spec.name, "checks": checks})
+                return JSONResponse(
+                    {"status": "ready", "service": self.spec.name, "checks": checks}
+                )
             return problem_response(
                 503,
                 slug="not-ready",

@@ -208,9 +208,7 @@ class OutboxRelay:
         async with self._database.sessionmaker() as session:
             count, oldest = (
                 await session.execute(
-                    text(
-                        "SELECT count(*), min(created_at) FROM outbox WHERE published_at IS NULL"
-                    )
+                    text("SELECT count(*), min(created_at) FROM outbox WHERE published_at IS NULL")
                 )
             ).one()
         self._backlog.set(count)
@@ -329,9 +327,8 @@ class InboxConsumer:
             outcome = await self._process(event, handler)
         except Exception:
             if deliveries >= self._max_deliver:
-                log.error(
+                log.exception(
                     "event failed on its last delivery; giving up",
-                    exc_info=True,
                     extra={"event_id": str(event.id), "event_type": event.type},
                 )
                 self._outcomes.labels(type=event.type, outcome="failed").inc()

@@ -18,7 +18,7 @@ from prometheus_client import (
 )
 from prometheus_client import ProcessCollector as _ProcessCollector
 
-# Suited to 1 ms – 10 s.
+# Suited to 1 ms to 10 s.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED_ROUTE = "__unmatched__"
 
@@ -50,11 +50,15 @@ class Metrics:
 
     def counter(self, name: str, doc: str, labels: list[str] | None = None) -> Labelled:
         """Registers a counter; the ``service`` label is filled in for you."""
-        return Labelled(Counter(name, doc, ["service", *(labels or [])], registry=self.registry), self.service)
+        return Labelled(
+            Counter(name, doc, ["service", *(labels or [])], registry=self.registry), self.service
+        )
 
     def gauge(self, name: str, doc: str, labels: list[str] | None = None) -> Labelled:
         """Registers a gauge; the ``service`` label is filled in for you."""
-        return Labelled(Gauge(name, doc, ["service", *(labels or [])], registry=self.registry), self.service)
+        return Labelled(
+            Gauge(name, doc, ["service", *(labels or [])], registry=self.registry), self.service
+        )
 
     def histogram(
         self,

@@ -93,3 +93,36 @@ async def ensure_database(server_url: str, database: str) -> bool:
         return True
     finally:
         await conn.close()
+
+
+def migrate_service(name: str, database_url: str | None = None) -> None:
+    """Upgrades service ``name``'s database (URL from ``MERCATO_DATABASE_URL`` by default)."""
+    import os
+
+    from mercato import catalog
+
+    spec = catalog.get(name)
+    if spec.migrations is None:
+        log.info("%s has no database; nothing to migrate", name)
+        return
+    url = database_url or os.environ.get("MERCATO_DATABASE_URL")
+    if not url:
+        raise SystemExit("MERCATO_DATABASE_URL is not set")
+    upgrade(spec.migrations, url)
+    log.info("migrated %s to %s", name, current_head(spec.migrations))
+
+
+def main() -> None:
+    """``python -m mercato.platform.migrations <service>``: the migration Job's entry point."""
+    import os
+    import sys
+
+    from mercato.platform.logging import configure_logging
+
+    name = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("MERCATO_SERVICE", "")
+    configure_logging(name or "migrations")
+    migrate_service(name)
+
+
+if __name__ == "__main__":
+    main()

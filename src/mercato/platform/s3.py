@@ -120,7 +120,10 @@ class SigV4:
         """A URL that performs ``method`` on ``url`` without credentials until it expires."""
         parts = urlsplit(url)
         amz_date = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-        signed_headers = {"host": parts.netloc, **{k.lower(): v for k, v in (headers or {}).items()}}
+        signed_headers = {
+            "host": parts.netloc,
+            **{k.lower(): v for k, v in (headers or {}).items()},
+        }
         query = {
             "X-Amz-Algorithm": ALGORITHM,
             "X-Amz-Credential": f"{self._credentials.access_key}/{self._scope(amz_date[:8])}",
@@ -138,7 +141,9 @@ class SigV4:
         )
         query["X-Amz-Signature"] = signature
         encoded = "&".join(f"{_uri_encode(k)}={_uri_encode(v)}" for k, v in query.items())
-        return f"{parts.scheme}://{parts.netloc}{_uri_encode(parts.path, keep_slash=True)}?{encoded}"
+        return (
+            f"{parts.scheme}://{parts.netloc}{_uri_encode(parts.path, keep_slash=True)}?{encoded}"
+        )
 
     def sign_headers(
         self, method: str, url: str, *, body: bytes = b"", headers: Mapping[str, str] | None = None
@@ -153,9 +158,7 @@ class SigV4:
             "x-amz-date": amz_date,
             "x-amz-content-sha256": payload_hash,
         }
-        query = dict(
-            (k, v) for k, _, v in (p.partition("=") for p in parts.query.split("&") if p)
-        )
+        query = dict((k, v) for k, _, v in (p.partition("=") for p in parts.query.split("&") if p))
         signature, signed = self._signature(
             method=method,
             path=parts.path or "/",
@@ -285,7 +288,9 @@ class ObjectStore:
 
     def presign_download(self, bucket: str, key: str, *, expires_in: int = 3600) -> str:
         """A GET URL for one object."""
-        return self._signer.presign("GET", self._url(bucket, key, public=True), expires_in=expires_in)
+        return self._signer.presign(
+            "GET", self._url(bucket, key, public=True), expires_in=expires_in
+        )
 
     async def close(self) -> None:
         """Closes the session if this store made it."""

@@ -8,6 +8,9 @@ token names a key it does not know (a rotation), at most every few seconds.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import logging
 import time
 import uuid
@@ -26,7 +29,7 @@ from mercato.platform.errors import Forbidden, Unauthorized
 log = logging.getLogger("mercato.security")
 
 ALLOWED_ALGORITHMS = ("EdDSA",)
-ACCESS_TOKEN_TYPE = "at+jwt"
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a JWT "typ", not a secret)
 SERVICE_SUBJECT_PREFIX = "service:"
 LEEWAY_SECONDS = 30
 
@@ -230,3 +233,13 @@ class ServiceTokenProvider:
             self._token = str(grant["access_token"])
             self._expires_at = time.monotonic() + max(5.0, float(grant["expires_in"]) - 30.0)
             return self._token
+
+
+def derive_client_secret(master: str, client_id: str) -> str:
+    """The client secret of service ``client_id``, derived from auth's master secret.
+
+    Auth recomputes it to check a client-credentials grant; the runner (or the
+    deployment's secret store) hands each service only its own.
+    """
+    digest = hmac.new(master.encode(), f"mercato-client:{client_id}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mercato import catalog
 
-DEV_SECRET_PREFIX = "dev-only-insecure-"
+DEV_SECRET_PREFIX = "dev-only-insecure-"  # noqa: S105 (marks defaults to refuse)
 
 
 def dev_secret(name: str) -> SecretStr:

@@ -108,7 +108,12 @@ def engines_for(data_dir: Path, ports: EnginePorts, secrets: dict[str, str]) -> 
             master_port=ports.s3_master,
             volume_port=ports.s3_volume,
             filer_port=ports.s3_filer,
-            grpc_ports=(ports.s3_master_grpc, ports.s3_volume_grpc, ports.s3_filer_grpc, ports.s3_grpc),
+            grpc_ports=(
+                ports.s3_master_grpc,
+                ports.s3_volume_grpc,
+                ports.s3_filer_grpc,
+                ports.s3_grpc,
+            ),
             access_key=secrets["s3_access_key"],
             secret_key=secrets["s3_secret_key"],
         ),

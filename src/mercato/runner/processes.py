@@ -48,7 +48,7 @@ def popen_child(
             env=dict(env) if env is not None else None,
             cwd=cwd,
             **as_user(user),
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 (no threads hold locks we need)
+            preexec_fn=_die_with_parent,
             start_new_session=True,
         )
 

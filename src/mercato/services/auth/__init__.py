@@ -1,0 +1,1 @@
+"""auth: credentials, sessions, refresh tokens, signing keys (JWKS), service clients."""
