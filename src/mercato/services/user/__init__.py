@@ -1,0 +1,1 @@
+"""user: profiles, addresses and avatars (object storage)."""
