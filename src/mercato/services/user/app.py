@@ -17,7 +17,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     platform = Platform(
         settings, metadata=Base.metadata, handlers={"user.registered": create_profile}
     )
-    assert platform.database is not None and platform.store is not None
+    assert platform.database is not None
+    assert platform.store is not None
     app = platform.create_app(routers=[routes.router])
     app.state.profiles = Profiles(
         settings=settings,
