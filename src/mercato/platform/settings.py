@@ -31,8 +31,12 @@ class Profile(StrEnum):
     prod = "prod"
 
 
-class InsecureSettingsError(ValueError):
-    """A deployed profile was started with a missing or development secret."""
+class InsecureSettingsError(RuntimeError):
+    """A deployed profile was started with a missing or development secret.
+
+    Not a ValueError on purpose: pydantic would wrap one in a ValidationError (which
+    callers cannot tell apart and which echoes the input values, secrets included).
+    """
 
 
 class ServiceSettings(BaseSettings):
