@@ -178,11 +178,16 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     return problem_response(exc.status_code, detail=detail, headers=exc.headers)
 
 
-async def _unexpected_error(_: Request, exc: Exception) -> Response:
-    log.error("unhandled error", exc_info=exc)
+def internal_error_response() -> Response:
+    """The 500 answer to an unexpected failure: no exception text, no stack trace."""
     return problem_response(
         500, slug="internal-error", detail="The service failed to handle the request."
     )
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> Response:
+    log.error("unhandled error", exc_info=exc)
+    return internal_error_response()
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mercato.platform.context import (
@@ -16,10 +17,11 @@ from mercato.platform.context import (
     trace_var,
     user_id_var,
 )
-from mercato.platform.errors import PayloadTooLarge, problem_response
+from mercato.platform.errors import PayloadTooLarge, internal_error_response, problem_response
 from mercato.platform.metrics import UNMATCHED_ROUTE, Metrics
 
 access_log = logging.getLogger("mercato.access")
+error_log = logging.getLogger("mercato.errors")
 
 QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
 ROUTE_SCOPE_KEY = "mercato.route"
@@ -57,12 +59,13 @@ class RequestContextMiddleware:
             bearer_token_var.set(None),
         )
         status = 500
+        status_sent = False
         began = time.perf_counter()
 
         async def send_with_context(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_sent
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, status_sent = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [
                     *message["headers"],
@@ -72,7 +75,15 @@ class RequestContextMiddleware:
 
         self.metrics.http_in_flight.inc()
         try:
-            await self.app(scope, receive, send_with_context)
+            try:
+                await self.app(scope, receive, send_with_context)
+            except Exception:
+                # Answer here, inside the request's context, so the 500 carries its request
+                # id (Starlette's outermost handler runs after the context is gone).
+                if status_sent:
+                    raise
+                error_log.error("unhandled error", exc_info=True)
+                await internal_error_response()(scope, receive, send_with_context)
         finally:
             elapsed = time.perf_counter() - began
             self.metrics.http_in_flight.dec()
@@ -114,26 +125,45 @@ class BodyLimitMiddleware:
             return
         length = _headers(scope).get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            response = problem_response(
-                413,
-                slug="payload-too-large",
-                title="Payload too large",
-                detail=f"The body is over the limit of {self.max_bytes} bytes.",
-            )
-            await response(scope, receive, send)
+            await self._too_large()(scope, receive, send)
             return
         received = 0
+        overflowed = started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, overflowed
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    overflowed = True
                     raise PayloadTooLarge(f"The body is over the limit of {self.max_bytes} bytes.")
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            # Once the body overflowed, whatever the app makes of the aborted read (FastAPI
+            # turns it into "400 error parsing the body") is replaced by the 413 below.
+            if overflowed and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not overflowed or started:
+                raise
+        if overflowed and not started:
+            await self._too_large()(scope, receive, send)
+
+    def _too_large(self) -> Response:
+        return problem_response(
+            413,
+            slug="payload-too-large",
+            title="Payload too large",
+            detail=f"The body is over the limit of {self.max_bytes} bytes.",
+        )
 
 
 def _headers(scope: Scope) -> dict[str, Any]:
