@@ -232,7 +232,13 @@ class Platform:
 
     # -- the app ------------------------------------------------------------
 
-    def create_app(self, *, routers: Sequence[APIRouter] = (), title: str | None = None) -> FastAPI:
+    def create_app(
+        self,
+        *,
+        routers: Sequence[APIRouter] = (),
+        title: str | None = None,
+        own_openapi: bool = True,
+    ) -> FastAPI:
         """The service's FastAPI app with the chassis endpoints and middleware."""
         platform = self
 
@@ -251,7 +257,8 @@ class Platform:
             summary=self.spec.summary,
             version=self.settings.version,
             lifespan=lifespan,
-            docs_url="/docs" if self.spec.name != "gateway" else None,
+            openapi_url="/openapi.json" if own_openapi else None,
+            docs_url="/docs" if own_openapi else None,
             redoc_url=None,
         )
         app.state.platform = self

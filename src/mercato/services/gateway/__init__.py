@@ -1,0 +1,1 @@
+"""gateway: routing, edge auth, rate limits, request ids, aggregated OpenAPI."""
