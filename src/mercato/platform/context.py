@@ -12,7 +12,7 @@ import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
@@ -57,7 +57,8 @@ bearer_token_var: ContextVar[str | None] = ContextVar("bearer_token", default=No
 
 def sane_request_id(candidate: str | None) -> str:
     """The client's request id if it is sane, otherwise a fresh one."""
-    if candidate and _REQUEST_ID_RE.match(candidate):
+    # fullmatch: "$" alone would let a trailing newline into logs and headers.
+    if candidate and _REQUEST_ID_RE.fullmatch(candidate):
         return candidate
     return uuid.uuid4().hex
 
