@@ -165,3 +165,52 @@ async def test_profiles_listing_is_for_admins(services, harness):
     one = await user.client.get(f"{USERS}/{customer['id']}", headers=admin)
     assert one.status_code == 200
     assert one.json()["email"] == "cust@example.com"
+
+
+async def test_a_redelivered_registration_creates_nothing_twice(harness):
+    import uuid
+
+    import nats
+    import orjson
+    from sqlalchemy import text
+
+    from mercato.platform.events import subject_for
+
+    user = await harness.start("user")
+    user_id = uuid.uuid4()
+    envelope = {
+        "id": str(uuid.uuid4()),
+        "type": "user.registered",
+        "source": "auth",
+        "time": "2026-11-26T00:00:00+00:00",
+        "subject": str(user_id),
+        "data": {"user_id": str(user_id), "email": "twice@example.com", "name": "Twice"},
+        "schema_version": 1,
+    }
+    nc = await nats.connect(harness.engines.nats_url)
+    js = nc.jetstream()
+    subject = subject_for(harness.prefix, "user.registered")
+    # The same event three times, each with its own message id so the broker's dedup
+    # window cannot hide it: only the inbox stands between it and a second profile.
+    for _ in range(3):
+        await js.publish(subject, orjson.dumps(envelope), headers={"Nats-Msg-Id": uuid.uuid4().hex})
+    # And a different event about the same user: the insert itself is idempotent.
+    await js.publish(
+        subject,
+        orjson.dumps({**envelope, "id": str(uuid.uuid4())}),
+        headers={"Nats-Msg-Id": uuid.uuid4().hex},
+    )
+    await nc.close()
+
+    database = user.app.state.platform.database
+    for _ in range(100):
+        async with database.sessionmaker() as session:
+            inbox = await session.scalar(text("SELECT count(*) FROM inbox"))
+        if inbox == 2:
+            break
+        await asyncio.sleep(0.1)
+    async with database.sessionmaker() as session:
+        profiles = await session.scalar(text("SELECT count(*) FROM profiles"))
+        inbox = await session.scalar(text("SELECT count(*) FROM inbox"))
+    assert inbox == 2
+    assert profiles == 1
