@@ -144,48 +144,6 @@ _SERVICES: tuple[Service, ...] = (
         route_prefixes=(_api("/users"),),
         buckets=("avatars",),
     ),
-    Service(
-        name="product",
-        summary="Catalog, categories, search, media (object storage), rating aggregate",
-        port=8103,
-        database="mercato_product",
-        publishes=("product.created", "product.updated", "product.deactivated"),
-        consumes=("review.created", "review.updated", "review.hidden", "review.deleted"),
-        route_prefixes=(_api("/products"), _api("/categories")),
-        public_routes=(
-            Route("GET", _api("/products")),
-            Route("GET", _api("/products/{product_id}")),
-            Route("GET", _api("/categories")),
-        ),
-        buckets=("product-images",),
-    ),
-    Service(
-        name="inventory",
-        summary="Stock per SKU, reservations with expiry",
-        port=8104,
-        database="mercato_inventory",
-        publishes=("inventory.low_stock",),
-        route_prefixes=(_api("/inventory"),),
-        public_routes=(Route("GET", _api("/inventory/{sku}")),),
-    ),
-    Service(
-        name="order",
-        summary="Carts, orders, the checkout saga, idempotency",
-        port=8105,
-        database="mercato_order",
-        depends_on=("product", "inventory", "payment"),
-        publishes=("order.created", "order.confirmed", "order.failed", "order.cancelled"),
-        route_prefixes=(_api("/cart"), _api("/orders")),
-        calls_with_own_identity=True,
-    ),
-    Service(
-        name="payment",
-        summary="Charges, refunds, sandbox card processor",
-        port=8106,
-        database="mercato_payment",
-        publishes=("payment.succeeded", "payment.declined", "payment.refunded"),
-        route_prefixes=(_api("/payments"),),
-    ),
 )
 
 SERVICES: dict[str, Service] = {s.name: s for s in _SERVICES}
