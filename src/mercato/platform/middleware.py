@@ -24,6 +24,10 @@ access_log = logging.getLogger("mercato.access")
 error_log = logging.getLogger("mercato.errors")
 
 QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
+# Methods get their own metric label; any other token a client sends shares one, since
+# some HTTP parsers (h11) pass arbitrary method names through.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
 ROUTE_SCOPE_KEY = "mercato.route"
 
 
@@ -89,8 +93,9 @@ class RequestContextMiddleware:
             self.metrics.http_in_flight.dec()
             route = route_template(scope)
             method = scope["method"]
-            self.metrics.http_requests.labels(route=route, method=method, status=str(status)).inc()
-            self.metrics.http_latency.labels(route=route, method=method).observe(elapsed)
+            label = method if method in KNOWN_METHODS else OTHER_METHOD
+            self.metrics.http_requests.labels(route=route, method=label, status=str(status)).inc()
+            self.metrics.http_latency.labels(route=route, method=label).observe(elapsed)
             level = logging.DEBUG if scope["path"] in QUIET_PATHS else logging.INFO
             access_log.log(
                 level,
