@@ -81,10 +81,14 @@ def tiny_app(settings: ServiceSettings | None = None) -> FastAPI:
 
 
 @contextlib.asynccontextmanager
-async def served(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
+async def served(
+    app: FastAPI, port: int | None = None, *, http: str = "auto"
+) -> AsyncIterator[str]:
     """Serves ``app`` with uvicorn on a free port; yields its base URL."""
     port = port or app.state.platform.settings.port
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", http=http
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
