@@ -146,6 +146,11 @@ class Engine(ABC):
     def url(self) -> str:
         """How clients reach the engine."""
 
+    @property
+    @abstractmethod
+    def ports(self) -> tuple[int, ...]:
+        """Every TCP port the engine listens on."""
+
     def run_as(self) -> str | None:
         """The system user to run as, or None for the current one."""
         return None
@@ -153,6 +158,10 @@ class Engine(ABC):
     def start(self, log_path: Path) -> subprocess.Popen[bytes]:
         """Prepares and starts the engine; returns at once (see :meth:`wait_ready`)."""
         self.prepare()
+        return self.spawn(log_path)
+
+    def spawn(self, log_path: Path) -> subprocess.Popen[bytes]:
+        """Starts the already prepared engine (from the main thread); returns at once."""
         return popen_child(self.command(), log_path=log_path, user=self.run_as())
 
     def wait_ready(self, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -195,6 +204,10 @@ class Postgres(Engine):
     @property
     def url(self) -> str:
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.port,)
 
     def run_as(self) -> str | None:
         # PostgreSQL refuses to run as root; use a dedicated unprivileged account.
@@ -276,6 +289,10 @@ class Nats(Engine):
         return f"nats://127.0.0.1:{self.port}"
 
     @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.port, self.monitor_port)
+
+    @property
     def monitor_url(self) -> str:
         """The HTTP monitoring endpoint (also a Prometheus-friendly source)."""
         return f"http://127.0.0.1:{self.monitor_port}"
@@ -335,6 +352,10 @@ class SeaweedS3(Engine):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.port, self.master_port, self.volume_port, self.filer_port, *self.grpc_ports)
 
     @property
     def config_path(self) -> Path:
