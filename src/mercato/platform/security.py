@@ -69,7 +69,14 @@ class Principal:
 
 
 class JwksCache:
-    """Signing keys by ``kid``, fetched from auth and refreshed when stale or unknown."""
+    """Signing keys by ``kid``, fetched from auth and refreshed when stale or unknown.
+
+    Two budgets bound the fetches: one scheduled refresh (the cache is older than
+    ``ttl``) and one on-demand refresh (a token names a ``kid`` the cache does not hold)
+    per ``min_refresh_interval``. So a rotation is seen on the first token signed with
+    the new key, while a flood of tokens with made-up kids, or an unreachable auth,
+    costs at most two fetches per interval.
+    """
 
     def __init__(
         self, fetch: JwksFetcher, *, ttl: float = 300.0, min_refresh_interval: float = 5.0
@@ -79,33 +86,58 @@ class JwksCache:
         self._min_refresh_interval = min_refresh_interval
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at = float("-inf")
+        self._attempted_at = float("-inf")
+        self._on_demand_at = float("-inf")
         self._lock = asyncio.Lock()
+
+    def _scheduled_due(self) -> bool:
+        now = time.monotonic()
+        return (
+            now - self._fetched_at > self._ttl
+            and now - self._attempted_at >= self._min_refresh_interval
+        )
+
+    def _on_demand_due(self, kid: str) -> bool:
+        return (
+            kid not in self._keys
+            and time.monotonic() - self._on_demand_at >= self._min_refresh_interval
+        )
 
     async def key(self, kid: str) -> PyJWK | None:
         """The key ``kid``; refreshes when the cache is stale or does not know it."""
-        now = time.monotonic()
-        stale = now - self._fetched_at > self._ttl
-        unknown = kid not in self._keys and now - self._fetched_at > self._min_refresh_interval
-        if stale or unknown:
-            await self.refresh()
+        if self._scheduled_due():
+            async with self._lock:
+                if self._scheduled_due():
+                    await self._refresh_locked()
+                    return self._keys.get(kid)
+        if self._on_demand_due(kid):
+            async with self._lock:
+                if self._on_demand_due(kid):
+                    self._on_demand_at = time.monotonic()
+                    await self._refresh_locked()
         return self._keys.get(kid)
 
     async def refresh(self) -> None:
         """Fetches the key set now (one fetch at a time)."""
         async with self._lock:
-            if time.monotonic() - self._fetched_at < self._min_refresh_interval / 2:
-                return
-            try:
-                document = await self._fetch()
-            except Exception:
-                log.warning("could not fetch the JWKS; keeping the cached keys", exc_info=True)
-                return
-            keys = {}
-            for entry in document.get("keys", []):
-                if entry.get("kid") and entry.get("alg") in ALLOWED_ALGORITHMS:
+            await self._refresh_locked()
+
+    async def _refresh_locked(self) -> None:
+        self._attempted_at = time.monotonic()
+        try:
+            document = await self._fetch()
+        except Exception:
+            log.warning("could not fetch the JWKS; keeping the cached keys", exc_info=True)
+            return
+        keys = {}
+        for entry in document.get("keys", []):
+            if entry.get("kid") and entry.get("alg") in ALLOWED_ALGORITHMS:
+                try:
                     keys[entry["kid"]] = PyJWK.from_dict(entry)
-            self._keys = keys
-            self._fetched_at = time.monotonic()
+                except (jwt.PyJWKError, jwt.InvalidKeyError):
+                    log.warning("skipping an unusable key in the JWKS", extra={"kid": entry["kid"]})
+        self._keys = keys
+        self._fetched_at = time.monotonic()
 
 
 class TokenVerifier:
