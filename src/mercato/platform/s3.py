@@ -146,11 +146,17 @@ class SigV4:
         )
 
     def sign_headers(
-        self, method: str, url: str, *, body: bytes = b"", headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        now: datetime | None = None,
     ) -> dict[str, str]:
         """Headers (with ``Authorization``) for sending ``body`` to ``url`` directly."""
         parts = urlsplit(url)
-        amz_date = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        amz_date = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
         payload_hash = hashlib.sha256(body).hexdigest()
         out = {
             **{k.lower(): v for k, v in (headers or {}).items()},
