@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 import aiohttp
+from multidict import CIMultiDict
 from yarl import URL
 
 from mercato.platform.errors import ServiceUnavailable
@@ -220,7 +221,7 @@ class ObjectStore:
         *,
         body: bytes = b"",
         headers: Mapping[str, str] | None = None,
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> tuple[int, CIMultiDict[str], bytes]:
         url = self._url(bucket, key)
         signed = self._signer.sign_headers(method, url, body=body, headers=headers)
         try:
@@ -231,7 +232,8 @@ class ObjectStore:
                 headers=signed,
                 timeout=self._timeout,
             ) as response:
-                return response.status, dict(response.headers), await response.read()
+                # Case-insensitive: stores differ in how they spell "ETag".
+                return response.status, CIMultiDict(response.headers), await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ServiceUnavailable("The object store is unreachable.") from exc
 
