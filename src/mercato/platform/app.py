@@ -20,6 +20,7 @@ from sqlalchemy import MetaData
 from starlette.responses import Response
 
 from mercato import catalog
+from mercato.platform import faults
 from mercato.platform.db import Database
 from mercato.platform.errors import ServiceUnavailable, install_error_handlers, problem_response
 from mercato.platform.events import EventBus, Handler
@@ -49,6 +50,7 @@ class Platform:
     ) -> None:
         self.settings = settings
         self.spec = settings.spec
+        faults.arm(faults.parse(settings.faults))
         self.metrics = Metrics(
             self.spec.name, version=settings.version, commit=settings.commit, env=settings.env.value
         )

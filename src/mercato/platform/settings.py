@@ -86,10 +86,18 @@ class ServiceSettings(BaseSettings):
 
     client_secret: SecretStr | None = None
 
+    # Crash points for recovery tests (mercato.platform.faults); dev only.
+    faults: str = ""
+
     @model_validator(mode="after")
     def _refuse_insecure_secrets(self) -> ServiceSettings:
         if self.env is Profile.dev:
             return self
+        if self.faults.strip():
+            raise InsecureSettingsError(
+                f"refusing to start {self.service} in profile {self.env.value}: "
+                "MERCATO_FAULTS arms crash points and is for development only"
+            )
         problems = []
         for name in self.required_secrets():
             value = getattr(self, name)
