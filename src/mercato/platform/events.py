@@ -291,7 +291,10 @@ class InboxConsumer:
         while True:
             try:
                 messages = await self._subscription.fetch(self._batch_size, timeout=1.0)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py raises its own and the builtin one
+                # nats-py may turn a cancellation during fetch into a timeout: honour it.
+                if _cancelling():
+                    raise asyncio.CancelledError from None
                 messages = []
             except asyncio.CancelledError:
                 raise
@@ -306,6 +309,13 @@ class InboxConsumer:
                 with contextlib.suppress(Exception):
                     info = await self._subscription.consumer_info()
                     self._pending.set(info.num_pending or 0)
+
+    async def close(self) -> None:
+        """Ends the pull subscription; a pending pull would hold ``drain()`` for 30 s."""
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+            self._subscription = None
 
     async def handle(self, message: Msg) -> None:
         """Runs the handler of one message in a transaction that also records it."""
@@ -436,6 +446,8 @@ class EventBus:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self.consumer is not None:
+            await self.consumer.close()
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await self.nc.drain()
@@ -445,3 +457,8 @@ class EventBus:
         """Raises unless connected to NATS."""
         if self.nc is None or not self.nc.is_connected:
             raise ConnectionError("not connected to NATS")
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
