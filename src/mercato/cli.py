@@ -2,11 +2,116 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import typer
 
 from mercato import catalog
 
 app = typer.Typer(help="Mercato: run, inspect and administer the platform.", no_args_is_help=True)
+admin_app = typer.Typer(help="Administer accounts.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage auth's signing keys.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+app.add_typer(keys_app, name="keys")
+
+DEFAULT_DATA_DIR = Path(".mercato")
+DataDirOption = typer.Option(
+    DEFAULT_DATA_DIR, "--data-dir", help="Where the platform keeps its data, secrets and logs."
+)
+
+
+@app.command()
+def up(
+    data_dir: Path = DataDirOption,
+    port: int = typer.Option(catalog.CONTAINER_PORT, help="The gateway's port."),
+    port_offset: int = typer.Option(
+        0, help="Shifts every service and engine port by N (to run platforms side by side)."
+    ),
+    services: str | None = typer.Option(
+        None, help="Only these services (comma-separated); what they need comes along."
+    ),
+    log_level: str = typer.Option("info", help="Log level of the services."),
+    ready_timeout: float = typer.Option(180.0, help="Seconds to wait for every /ready."),
+) -> None:
+    """Starts the engines and every service, supervises them, stops them all on Ctrl-C."""
+    from mercato.runner import plan
+    from mercato.runner.supervisor import RunOptions, run
+
+    options = RunOptions(
+        data_dir=data_dir,
+        gateway_port=port,
+        port_offset=port_offset,
+        services=plan.parse_service_list(services),
+        log_level=log_level,
+        ready_timeout=ready_timeout,
+    )
+    raise typer.Exit(run(options))
+
+
+@app.command()
+def status(data_dir: Path = DataDirOption) -> None:
+    """Shows what runs from the data dir: processes, /health, /ready, engines."""
+    from mercato.runner.display import make_console
+    from mercato.runner.status import show_status
+
+    raise typer.Exit(show_status(data_dir, make_console()))
+
+
+@admin_app.command("create")
+def admin_create(
+    email: str = typer.Option(..., help="The administrator's email (login)."),
+    password: str = typer.Option(
+        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 10 characters."
+    ),
+    name: str = typer.Option("Administrator", help="Display name."),
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Creates an administrator (or makes an existing account one), running or not."""
+    from pydantic import ValidationError
+
+    from mercato.platform.errors import DomainError
+    from mercato.runner.admin import AdminError, create_admin
+    from mercato.services.auth.schemas import UserCreate
+
+    try:
+        checked = UserCreate(email=email, password=password, name=name)
+    except ValidationError as exc:
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        typer.echo(f"refused: {problems}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        admin = create_admin(
+            data_dir,
+            email=checked.email,
+            password=checked.password,
+            name=checked.name,
+            environ=os.environ,
+            say=lambda message: typer.echo(message, err=True),
+        )
+    except (AdminError, DomainError) as exc:
+        typer.echo(f"failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"administrator {admin.email}: id {admin.id}, roles {', '.join(admin.roles)}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(data_dir: Path = DataDirOption) -> None:
+    """Makes a new signing key current; the previous one stays published until the next."""
+    from mercato.runner.admin import AdminError, rotate_keys
+
+    try:
+        kid = rotate_keys(
+            data_dir, environ=os.environ, say=lambda message: typer.echo(message, err=True)
+        )
+    except AdminError as exc:
+        typer.echo(f"failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"new signing key {kid}")
+    typer.echo(
+        "running auth instances load it within 30 s; services fetch it on first sight of its kid",
+        err=True,
+    )
 
 
 @app.command()
@@ -26,3 +131,7 @@ def migrate(service: str = typer.Argument(..., help="A catalog service name.")) 
 
     configure_logging(service)
     migrate_service(service)
+
+
+if __name__ == "__main__":
+    app()
