@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
@@ -55,6 +56,14 @@ STATE_STYLES = {
 IN_PROGRESS = frozenset({"pending", "preparing", "starting", "migrating", "restarting"})
 # JSON keys shown after the message; the others stay in the log file.
 SHOWN_KEYS = ("duration_ms", "request_id", "user_id", "event_type", "event_id", "database")
+
+
+def make_console() -> Console:
+    """The runner's console; piped output gets wide lines rather than folded tables."""
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, width=160)
+    return console
 
 
 def colour_for(name: str) -> str:

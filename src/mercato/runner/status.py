@@ -100,7 +100,7 @@ def show_status(data_dir: Path, console: Console) -> int:
         "process",
         "health",
         "ready",
-        "runner says",
+        "supervisor",
         "restarts",
     ):
         services.add_column(column, overflow="fold")

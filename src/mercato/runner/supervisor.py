@@ -110,7 +110,7 @@ class Runner:
 
     def __init__(self, options: RunOptions, console: Console | None = None) -> None:
         self.options = options
-        self.console = console or Console(highlight=False)
+        self.console = console or display.make_console()
         self.data_dir = options.data_dir.resolve()
         self.logs_dir = self.data_dir / "logs"
         self.engines: dict[str, ManagedEngine] = {}
