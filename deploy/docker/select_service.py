@@ -1,0 +1,59 @@
+"""Keeps one service in a source tree: its wheel holds the chassis and that service only.
+
+Run by the Dockerfile's builder stage (and by tests/deploy) before ``pip wheel``:
+``python select_service.py <service> <source root>``. It removes every other service's
+package and the packages images never run (the local runner, the deployment
+generator). Only the standard library is used: the builder has nothing else yet.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+NOT_IN_IMAGES = ("runner", "deploy")
+
+
+def service_names(package: Path) -> list[str]:
+    """The catalog's service names, read from the tree being built."""
+    spec = importlib.util.spec_from_file_location("_mercato_catalog", package / "catalog.py")
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"no catalog at {package / 'catalog.py'}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while building
+    spec.loader.exec_module(module)
+    return list(module.SERVICES)
+
+
+def select(service: str, root: Path) -> list[str]:
+    """Removes what the image of ``service`` must not hold; returns what was removed."""
+    package = root / "src" / "mercato"
+    known = service_names(package)
+    if service not in known:
+        raise SystemExit(f"unknown service {service!r}; the catalog knows {', '.join(known)}")
+    removed = []
+    for candidate in sorted((package / "services").iterdir()):
+        if candidate.is_dir() and candidate.name not in (service, "__pycache__"):
+            shutil.rmtree(candidate)
+            removed.append(f"services/{candidate.name}")
+    for name in NOT_IN_IMAGES:
+        if (package / name).exists():
+            shutil.rmtree(package / name)
+            removed.append(name)
+    return removed
+
+
+def main() -> None:
+    """Command-line entry."""
+    if len(sys.argv) != 3 or not sys.argv[1]:
+        raise SystemExit(
+            "usage: select_service.py <service> <source root> (set --build-arg SERVICE)"
+        )
+    for removed in select(sys.argv[1], Path(sys.argv[2])):
+        print(f"removed mercato/{removed}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The three Kubernetes environments and what differs between them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+BASELINE_REQUESTS = {"cpu": "125m", "memory": "128Mi"}
+BASELINE_LIMITS = {"cpu": "250m", "memory": "256Mi"}
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Requests and limits of one container."""
+
+    requests: dict[str, str] = field(default_factory=lambda: dict(BASELINE_REQUESTS))
+    limits: dict[str, str] = field(default_factory=lambda: dict(BASELINE_LIMITS))
+
+    def as_dict(self) -> dict[str, dict[str, str]]:
+        """The ``resources`` block of a container."""
+        return {"requests": dict(self.requests), "limits": dict(self.limits)}
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One overlay: namespace, replicas, where secrets and databases come from, the edge."""
+
+    name: str
+    replicas: int
+    # Services given more replicas than ``replicas`` (stg keeps the edge redundant).
+    replicas_for: dict[str, int] = field(default_factory=dict)
+    in_cluster_database: bool = True
+    external_secrets: bool = False
+    autoscaling: bool = False
+    max_replicas: int = 1
+    nats_replicas: int = 1
+    host: str | None = None
+    files_host: str | None = None
+    # Per-service resources that differ from the baseline (docs/adr/0012).
+    resources: dict[str, Resources] = field(default_factory=dict)
+    log_level: str = "info"
+
+    @property
+    def namespace(self) -> str:
+        """The environment's namespace."""
+        return f"mercato-{self.name}"
+
+    def replicas_of(self, service: str) -> int:
+        """Replicas of ``service`` (the HPA's minimum where autoscaling is on)."""
+        return self.replicas_for.get(service, self.replicas)
+
+    @property
+    def s3_public_endpoint(self) -> str:
+        """Where browsers reach object storage for presigned URLs."""
+        return f"https://{self.files_host}" if self.files_host else "http://localhost:9000"
+
+
+# Raised where the work is known to cost more than the baseline: auth hashes passwords
+# with argon2id (19 MiB and about one core-second per five hashes, two at a time) and the
+# gateway carries every request. Measure with bench/ and adjust here; docs/adr/0012.
+PROD_RESOURCES = {
+    "gateway": Resources(
+        requests={"cpu": "250m", "memory": "192Mi"}, limits={"cpu": "500m", "memory": "384Mi"}
+    ),
+    "auth": Resources(
+        requests={"cpu": "250m", "memory": "192Mi"}, limits={"cpu": "500m", "memory": "384Mi"}
+    ),
+}
+
+ENVIRONMENTS: dict[str, Environment] = {
+    "dev": Environment(name="dev", replicas=1, log_level="debug"),
+    "stg": Environment(
+        name="stg",
+        replicas=1,
+        replicas_for={"gateway": 2, "auth": 2},
+        in_cluster_database=False,
+        external_secrets=True,
+        host="stg.shop.example.com",
+        files_host="files.stg.shop.example.com",
+    ),
+    "prod": Environment(
+        name="prod",
+        replicas=2,
+        in_cluster_database=False,
+        external_secrets=True,
+        autoscaling=True,
+        max_replicas=6,
+        nats_replicas=3,
+        host="shop.example.com",
+        files_host="files.shop.example.com",
+        resources=PROD_RESOURCES,
+    ),
+}
