@@ -8,12 +8,14 @@ from pathlib import Path
 import typer
 
 from mercato import catalog
+from mercato.deploy.cli import render_app
 
 app = typer.Typer(help="Mercato: run, inspect and administer the platform.", no_args_is_help=True)
 admin_app = typer.Typer(help="Administer accounts.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage auth's signing keys.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
 app.add_typer(keys_app, name="keys")
+app.add_typer(render_app, name="render")
 
 DEFAULT_DATA_DIR = Path(".mercato")
 DataDirOption = typer.Option(
