@@ -2,8 +2,7 @@
 
 Run by the Dockerfile's builder stage (and by tests/deploy) before ``pip wheel``:
 ``python select_service.py <service> <source root>``. It removes every other service's
-package and the packages images never run (the local runner, the deployment
-generator). Only the standard library is used: the builder has nothing else yet.
+package and the local runner (it launches embedded engines images never carry). Only the standard library is used: the builder has nothing else yet.
 """
 
 from __future__ import annotations
@@ -13,7 +12,8 @@ import shutil
 import sys
 from pathlib import Path
 
-NOT_IN_IMAGES = ("runner", "deploy")
+# The local runner launches embedded engines that images never carry.
+NOT_IN_IMAGES = ("runner",)
 
 
 def service_names(package: Path) -> list[str]:

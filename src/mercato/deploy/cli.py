@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mercato.deploy import images, render
+# The generator's modules load on use, so `mercato --help` stays quick.
 
 render_app = typer.Typer(
     help="Generate deployment files (Kubernetes, compose, Terraform) from the catalog.",
@@ -17,6 +17,8 @@ RepoOption = typer.Option(None, "--repo", help="Repository root (default: this c
 
 
 def _run(targets: tuple[str, ...], repo: Path | None, check: bool) -> None:
+    from mercato.deploy import render
+
     root = repo or render.repo_root()
     if check:
         problems = render.differences(root, targets)
@@ -52,7 +54,7 @@ def render_terraform(repo: Path | None = RepoOption, check: bool = False) -> Non
 @render_app.command("all")
 def render_all(repo: Path | None = RepoOption, check: bool = False) -> None:
     """Writes (or with --check, verifies) every generated deployment file."""
-    _run(render.TARGETS, repo, check)
+    _run(("k8s", "compose", "terraform"), repo, check)
 
 
 @render_app.command("set-image")
@@ -63,6 +65,8 @@ def set_image(
     repo: Path | None = RepoOption,
 ) -> None:
     """Points every service of an environment at one image tag (the release pipeline)."""
+    from mercato.deploy import images, render
+
     path = images.set_tag(repo or render.repo_root(), env, tag, registry)
     typer.echo(f"wrote {path}")
 
@@ -74,6 +78,8 @@ def promote(
     repo: Path | None = RepoOption,
 ) -> None:
     """Copies the exact image names and tags of one environment to the next."""
+    from mercato.deploy import images, render
+
     path = images.promote(repo or render.repo_root(), source, target)
     typer.echo(f"wrote {path}")
 
