@@ -2,7 +2,8 @@
 
 Run by the Dockerfile's builder stage (and by tests/deploy) before ``pip wheel``:
 ``python select_service.py <service> <source root>``. It removes every other service's
-package and the local runner (it launches embedded engines images never carry). Only the standard library is used: the builder has nothing else yet.
+package and the local runner (it launches embedded engines that images never carry).
+Only the standard library is used: the builder has nothing else yet.
 """
 
 from __future__ import annotations
