@@ -4,9 +4,11 @@ Chosen by a side-by-side benchmark (``bench/http_clients.py``, figures in
 ``docs/BENCHMARKS.md``): aiohttp's ``ClientSession`` proxies an order of magnitude
 more requests per second than httpx's ``AsyncClient`` on this machine.
 
-Every call has a timeout; only idempotent requests are retried (GET, HEAD, PUT,
-DELETE, or any request carrying an ``Idempotency-Key``); the request id, trace context
-and credentials travel along. A call to a service the catalog does not allow raises.
+Every call has a timeout that bounds it whole, retries included; only idempotent
+requests are retried (GET, HEAD, PUT, DELETE, or any request carrying an
+``Idempotency-Key``), on connection failures and 502/503, never after a read timeout;
+the request id, trace context and credentials travel along. A call to a service the
+catalog does not allow raises.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from multidict import CIMultiDict
 
 from mercato import catalog
 from mercato.platform.context import bearer_token_var, current_request_id, outgoing_traceparent
@@ -137,11 +140,16 @@ class HttpClients:
     ) -> Reply:
         """Sends one request with retries, metrics and error mapping."""
         attempts = 1 + (self._retries if retry else 0)
-        client_timeout = aiohttp.ClientTimeout(
-            total=timeout or self._timeout, sock_connect=self._connect_timeout
-        )
         began = time.perf_counter()
+        # The timeout bounds the whole call, retries included: it is the caller's budget.
+        deadline = began + (timeout or self._timeout)
         for attempt in range(1, attempts + 1):
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                raise GatewayTimeout(f"{upstream} did not answer in time")
+            client_timeout = aiohttp.ClientTimeout(
+                total=remaining, sock_connect=min(self._connect_timeout, remaining)
+            )
             try:
                 async with self.session.request(
                     method,
@@ -152,11 +160,16 @@ class HttpClients:
                     allow_redirects=False,
                 ) as response:
                     payload = await response.read()
-                    reply = Reply(response.status, dict(response.headers), payload)
-            except TimeoutError as exc:
-                self._requests.labels(upstream=upstream, status="timeout").inc()
+                    reply = Reply(response.status, CIMultiDict(response.headers), payload)
+            except aiohttp.ConnectionTimeoutError as exc:
+                # Connecting took too long: nothing was sent, the upstream is unreachable.
+                self._requests.labels(upstream=upstream, status="unreachable").inc()
                 if attempt < attempts:
                     continue
+                raise ServiceUnavailable(f"{upstream} is unreachable") from exc
+            except TimeoutError as exc:
+                # The budget is spent; another attempt could only overrun it.
+                self._requests.labels(upstream=upstream, status="timeout").inc()
                 raise GatewayTimeout(f"{upstream} did not answer in time") from exc
             except aiohttp.ClientError as exc:
                 self._requests.labels(upstream=upstream, status="unreachable").inc()
@@ -206,7 +219,7 @@ class ServiceClient:
             body = orjson.dumps(json)
             out["Content-Type"] = "application/json"
         out.update(headers or {})
-        retry = method in IDEMPOTENT_METHODS or "Idempotency-Key" in out
+        retry = method in IDEMPOTENT_METHODS or any(k.lower() == "idempotency-key" for k in out)
         return await self._clients.send(
             self.upstream,
             method,
