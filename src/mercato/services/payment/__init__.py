@@ -1,0 +1,1 @@
+"""payment: payment methods, charges with idempotency keys, refunds, the sandbox processor."""
