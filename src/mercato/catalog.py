@@ -144,6 +144,14 @@ _SERVICES: tuple[Service, ...] = (
         route_prefixes=(_api("/users"),),
         buckets=("avatars",),
     ),
+    Service(
+        name="payment",
+        summary="Charges, refunds, sandbox card processor",
+        port=8106,
+        database="mercato_payment",
+        publishes=("payment.succeeded", "payment.declined", "payment.refunded"),
+        route_prefixes=(_api("/payments"),),
+    ),
 )
 
 SERVICES: dict[str, Service] = {s.name: s for s in _SERVICES}
