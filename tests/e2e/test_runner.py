@@ -1,0 +1,461 @@
+"""`mercato up` end to end: the real runner in a subprocess, in a temporary data dir.
+
+The full platform is started once for the module and checked from several angles;
+the lifecycle test at the end stops it, checks nothing is left, and starts it again
+on the same data dir. Waits poll with generous deadlines: nothing here is timed.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psutil
+import pytest
+
+from mercato import catalog
+from mercato.runner import plan
+from mercato.runner import state as statefile
+from mercato.runner.engines import EnginePorts
+
+pytestmark = pytest.mark.e2e
+
+MERCATO = [sys.executable, "-m", "mercato.cli"]
+START_DEADLINE = 240.0
+STOP_DEADLINE = 120.0
+PASSWORD = "correct-horse-battery"
+T = TypeVar("T")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_offset() -> int:
+    """A port offset under which every service and engine port is free right now."""
+    base = [*plan.service_ports().values(), *vars(EnginePorts()).values()]
+    for _ in range(500):
+        offset = random.randrange(1000, 30000)
+        if all(port_free(port + offset) for port in base):
+            return offset
+    raise RuntimeError("no free port offset found")
+
+
+def runner_env(**extra: str) -> dict[str, str]:
+    """The test's environment without MERCATO_* settings that would leak into the platform."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MERCATO_")}
+    env.update(extra)
+    return env
+
+
+def eventually(check: Callable[[], T | None], *, what: str, deadline: float = 60.0) -> T:
+    """Polls ``check`` until it returns something other than None."""
+    end = time.monotonic() + deadline
+    while True:
+        result = check()
+        if result is not None:
+            return result
+        if time.monotonic() > end:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.2)
+
+
+def mercato(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*MERCATO, *args],
+        capture_output=True,
+        text=True,
+        env=env or runner_env(),
+        timeout=180,
+        check=False,
+    )
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def new_data_dir() -> Path:
+    # Not pytest's tmp_path: PostgreSQL runs as an unprivileged user when we are root
+    # and must traverse every parent directory.
+    return Path(tempfile.mkdtemp(prefix="mercato-e2e-runner-", dir="/tmp")) / "data"
+
+
+@dataclass
+class RunningPlatform:
+    """One `mercato up` subprocess and what it wrote."""
+
+    data_dir: Path
+    offset: int
+    services: list[str] | None = None
+    env: dict[str, str] = field(default_factory=runner_env)
+    process: subprocess.Popen[bytes] | None = None
+    output: Path | None = None
+
+    def start(self) -> RunningPlatform:
+        args = ["up", "--data-dir", str(self.data_dir), "--port-offset", str(self.offset)]
+        if self.services:
+            args += ["--services", ",".join(self.services)]
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.output = self.data_dir.parent / f"up-{uuid.uuid4().hex[:6]}.out"
+        with open(self.output, "wb") as out:
+            self.process = subprocess.Popen(
+                [*MERCATO, *args], stdout=out, stderr=subprocess.STDOUT, env=self.env
+            )
+        return self
+
+    def output_tail(self, lines: int = 60) -> str:
+        if self.output is None or not self.output.exists():
+            return ""
+        return "\n".join(self.output.read_text(errors="replace").splitlines()[-lines:])
+
+    def state(self) -> statefile.RunnerState | None:
+        with contextlib.suppress(statefile.StateFileError):
+            return statefile.read(self.data_dir)
+        return None
+
+    def wait_running(self) -> statefile.RunnerState:
+        assert self.process is not None
+
+        def running() -> statefile.RunnerState | None:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(
+                    f"mercato up exited with {self.process.returncode}:\n{self.output_tail()}"
+                )
+            state = self.state()
+            if state is not None and state.pid == self.pid and state.state == "running":
+                return state
+            return None
+
+        return eventually(running, what="every service ready", deadline=START_DEADLINE)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def url(self, service: str) -> str:
+        state = self.state()
+        assert state is not None
+        entry = state.service(service)
+        assert entry is not None
+        return entry.url
+
+    def descendants(self) -> list[psutil.Process]:
+        return psutil.Process(self.pid).children(recursive=True)
+
+    def stop(self) -> int:
+        """SIGTERM, then check that nothing the runner started survives it."""
+        assert self.process is not None
+        started = self.descendants()
+        assert started, "the runner had no child processes"
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(STOP_DEADLINE)
+        assert_gone(started, self.data_dir)
+        return code
+
+    def kill(self) -> None:
+        """Ends the runner however it is (fixture teardown)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_DEADLINE)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def is_alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def describe(process: psutil.Process) -> str:
+    with contextlib.suppress(psutil.Error):
+        return f"{process.pid}: {' '.join(process.cmdline())}"
+    return str(process.pid)
+
+
+def processes_mentioning(path: Path) -> list[str]:
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            cmdline = " ".join(process.info["cmdline"] or [])
+            if str(path) in cmdline and process.pid != os.getpid():
+                found.append(f"{process.pid}: {cmdline}")
+    return found
+
+
+def assert_gone(processes: list[psutil.Process], data_dir: Path) -> None:
+    """None of ``processes`` and no process naming ``data_dir`` is alive."""
+
+    def all_gone() -> bool | None:
+        return True if not any(is_alive(p) for p in processes) else None
+
+    with contextlib.suppress(AssertionError):
+        eventually(all_gone, what="the runner's processes to exit", deadline=60)
+    survivors = [describe(p) for p in processes if is_alive(p)]
+    assert survivors == [], f"processes outlived the runner: {survivors}"
+    assert processes_mentioning(data_dir) == []
+
+
+def ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/ready", timeout=3).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def login(base: str, email: str, password: str = PASSWORD) -> httpx.Response:
+    return httpx.post(
+        f"{base}/api/v1/auth/login", json={"email": email, "password": password}, timeout=30
+    )
+
+
+# -- the full platform, shared by the module ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def platform() -> Iterator[RunningPlatform]:
+    """Every catalog service, started once (auth reloads keys every second here)."""
+    running = RunningPlatform(
+        new_data_dir(),
+        free_offset(),
+        env=runner_env(MERCATO_KEY_RELOAD_SECONDS="1"),
+    ).start()
+    try:
+        running.wait_running()
+        yield running
+    finally:
+        running.kill()
+        shutil.rmtree(running.data_dir.parent, ignore_errors=True)
+
+
+def test_up_starts_every_service_and_the_engines_they_need(platform: RunningPlatform) -> None:
+    state = platform.wait_running()
+    assert [s.name for s in state.services] == plan.start_order(catalog.names())
+    assert all(s.state == "ready" and statefile.pid_alive(s.pid) for s in state.services)
+    assert [e.name for e in state.engines] == plan.engines_needed(catalog.names())
+    assert all(e.state == "running" and statefile.pid_alive(e.pid) for e in state.engines)
+    gateway = state.service("gateway")
+    assert gateway is not None
+    assert gateway.url == f"http://127.0.0.1:{8080 + platform.offset}"
+    for engine in state.engines:
+        assert "***" in engine.url or "@" not in engine.url  # no password in the state file
+
+
+def test_every_service_answers_health_and_ready(platform: RunningPlatform) -> None:
+    for service in catalog.names():
+        url = platform.url(service)
+        assert httpx.get(f"{url}/health", timeout=5).status_code == 200
+        assert httpx.get(f"{url}/ready", timeout=5).status_code == 200
+
+
+def test_every_process_logs_to_its_own_file(platform: RunningPlatform) -> None:
+    logs = platform.data_dir / "logs"
+    for name in [*catalog.names(), *plan.engines_needed(catalog.names())]:
+        assert (logs / f"{name}.log").stat().st_size > 0, name
+    # ...and to the terminal, each line prefixed with the process name.
+    output = platform.output.read_text() if platform.output else ""
+    assert any(line.startswith("auth ") and "|" in line for line in output.splitlines())
+
+
+def test_status_shows_every_service_ready(platform: RunningPlatform) -> None:
+    result = mercato("status", "--data-dir", str(platform.data_dir))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Mercato is running" in result.stdout
+    for name in catalog.names():
+        assert name in result.stdout
+
+
+def test_a_second_runner_on_the_same_data_dir_is_refused(platform: RunningPlatform) -> None:
+    result = mercato(
+        "up", "--data-dir", str(platform.data_dir), "--port-offset", str(free_offset())
+    )
+    assert result.returncode == 1
+    assert "already runs" in result.stdout
+    assert platform.wait_running().pid == platform.pid
+
+
+def test_a_killed_service_is_restarted_and_counted(platform: RunningPlatform) -> None:
+    before = platform.wait_running().service("user")
+    assert before is not None
+    assert before.pid is not None
+    os.kill(before.pid, signal.SIGKILL)
+
+    def restarted() -> statefile.ServiceState | None:
+        state = platform.state()
+        entry = state.service("user") if state else None
+        if entry and entry.restarts == 1 and entry.state == "ready" and entry.pid != before.pid:
+            return entry
+        return None
+
+    after = eventually(restarted, what="user to be restarted", deadline=90)
+    assert statefile.pid_alive(after.pid)
+    assert ready(after.url)
+    assert "started user again (restart 1" in (platform.output_tail(400))
+
+
+def test_admin_create_while_the_platform_runs(platform: RunningPlatform) -> None:
+    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    result = mercato(
+        "admin", "create", "--email", email, "--password", PASSWORD,
+        "--data-dir", str(platform.data_dir),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert email in result.stdout
+    assert "admin" in result.stdout
+    reply = login(platform.url("gateway"), email)
+    assert reply.status_code == 200, reply.text
+    assert "admin" in jwt_claims(reply.json()["access_token"])["roles"]
+
+
+def test_keys_rotate_changes_the_kid_auth_publishes_first(platform: RunningPlatform) -> None:
+    jwks_url = f"{platform.url('auth')}/api/v1/auth/jwks.json"
+    before = httpx.get(jwks_url, timeout=5).json()["keys"][0]["kid"]
+    result = mercato("keys", "rotate", "--data-dir", str(platform.data_dir))
+    assert result.returncode == 0, result.stdout + result.stderr
+    new_kid = result.stdout.split()[-1]
+    assert new_kid != before
+
+    def published() -> list[str] | None:
+        kids = [k["kid"] for k in httpx.get(jwks_url, timeout=5).json()["keys"]]
+        return kids if kids and kids[0] == new_kid else None
+
+    kids = eventually(published, what="auth to publish the new key", deadline=60)
+    assert kids[1] == before  # the previous key stays published
+    token = login_as_new_customer(platform.url("gateway"))[0]
+    assert jwt_header(token)["kid"] == new_kid
+
+
+def jwt_header(token: str) -> dict[str, Any]:
+    header = token.split(".")[0]
+    return dict(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))))
+
+
+def login_as_new_customer(gateway: str) -> tuple[str, str, str]:
+    """Registers and logs in a new customer; (access token, refresh token, email)."""
+    email = f"customer-{uuid.uuid4().hex[:8]}@example.com"
+    reply = httpx.post(
+        f"{gateway}/api/v1/auth/register",
+        json={"email": email, "password": PASSWORD, "name": "Ada"},
+        timeout=30,
+    )
+    assert reply.status_code == 201, reply.text
+    tokens = login(gateway, email)
+    assert tokens.status_code == 200, tokens.text
+    return tokens.json()["access_token"], tokens.json()["refresh_token"], email
+
+
+def test_sigterm_stops_everything_and_a_restart_keeps_the_data(
+    platform: RunningPlatform,
+) -> None:
+    gateway = platform.url("gateway")
+    access, refresh, email = login_as_new_customer(gateway)
+
+    def profile_exists() -> bool | None:
+        reply = httpx.get(
+            f"{gateway}/api/v1/users/me", headers={"Authorization": f"Bearer {access}"}, timeout=5
+        )
+        return True if reply.status_code == 200 else None
+
+    eventually(profile_exists, what="the profile made from user.registered")
+
+    assert platform.stop() == 0
+    assert not statefile.state_path(platform.data_dir).exists()
+    stopped = mercato("status", "--data-dir", str(platform.data_dir))
+    assert stopped.returncode == 1
+    assert "not running" in stopped.stdout
+
+    admin_email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    created = mercato(
+        "admin", "create", "--email", admin_email, "--password", PASSWORD,
+        "--data-dir", str(platform.data_dir),
+    )  # fmt: skip
+    assert created.returncode == 0, created.stdout + created.stderr
+    assert processes_mentioning(platform.data_dir) == []  # its PostgreSQL is stopped again
+
+    again = RunningPlatform(platform.data_dir, free_offset(), env=platform.env).start()
+    try:
+        again.wait_running()
+        gateway = again.url("gateway")
+        assert login(gateway, email).status_code == 200
+        assert login(gateway, admin_email).status_code == 200
+        # Tokens issued before the restart still work: same keys, same sessions.
+        me = httpx.get(
+            f"{gateway}/api/v1/users/me", headers={"Authorization": f"Bearer {access}"}, timeout=5
+        )
+        assert me.status_code == 200, me.text
+        renewed = httpx.post(
+            f"{gateway}/api/v1/auth/refresh", json={"refresh_token": refresh}, timeout=30
+        )
+        assert renewed.status_code == 200, renewed.text
+        assert again.stop() == 0
+    finally:
+        again.kill()
+
+
+# -- a subset, and a runner that dies without cleaning up -----------------------------
+
+
+def test_a_subset_starts_only_what_it_needs_and_a_killed_runner_takes_its_children() -> None:
+    data_dir = new_data_dir()
+    running = RunningPlatform(data_dir, free_offset(), services=["auth"]).start()
+    try:
+        state = running.wait_running()
+        assert [s.name for s in state.services] == ["auth"]
+        assert [e.name for e in state.engines] == ["postgres", "nats"]
+        assert ready(state.services[0].url)
+
+        # SIGKILL leaves the runner no chance to clean up: its children still die
+        # (PR_SET_PDEATHSIG), and the state file it leaves is recognised as stale.
+        children = running.descendants()
+        assert running.process is not None
+        running.process.kill()
+        running.process.wait()
+        assert_gone(children, data_dir)
+        stale = mercato("status", "--data-dir", str(data_dir))
+        assert stale.returncode == 1
+        assert "gone" in stale.stdout
+
+        # The next runner replaces the stale file and stops cleanly.
+        running = RunningPlatform(data_dir, free_offset(), services=["auth"]).start()
+        running.wait_running()
+        assert running.stop() == 0
+    finally:
+        running.kill()
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+def test_status_says_when_nothing_runs() -> None:
+    data_dir = new_data_dir()
+    try:
+        result = mercato("status", "--data-dir", str(data_dir))
+        assert result.returncode == 1
+        assert "not running" in result.stdout
+    finally:
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
