@@ -1,0 +1,1 @@
+"""product: the catalog, categories, full-text search, images and rating aggregates."""

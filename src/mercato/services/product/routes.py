@@ -1,0 +1,162 @@
+"""HTTP routes of product: parse, authorize, call one use case."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from mercato.catalog import API_PREFIX
+from mercato.platform.errors import ValidationFailed
+from mercato.platform.pagination import Page, PageRequestDep, page_of
+from mercato.platform.security import AdminUser
+from mercato.services.product.repository import Listing
+from mercato.services.product.schemas import (
+    CategoryCreate,
+    CategoryPublic,
+    ImagePublic,
+    ImageUploadPublic,
+    ImageUploadRequest,
+    Money,
+    ProductCreate,
+    ProductPublic,
+    ProductSort,
+    ProductUpdate,
+    RatingPublic,
+)
+from mercato.services.product.service import Catalog, Listed, ProductView
+
+router = APIRouter(prefix=API_PREFIX, tags=["product"])
+
+
+def _catalog(request: Request) -> Catalog:
+    catalog: Catalog = request.app.state.catalog
+    return catalog
+
+
+CatalogDep = Annotated[Catalog, Depends(_catalog)]
+
+
+def _public(view: ProductView) -> ProductPublic:
+    p = view.product
+    return ProductPublic(
+        id=p.id,
+        sku=p.sku,
+        name=p.name,
+        description=p.description,
+        price=Money(amount=p.price_amount, currency=p.currency),
+        category=CategoryPublic.model_validate(p.category) if p.category else None,
+        images=[ImagePublic(id=i.id, url=i.url, content_type=i.content_type) for i in view.images],
+        rating=RatingPublic(average=view.rating_average, count=p.rating_count),
+        active=p.active,
+        attributes=p.attributes,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+    )
+
+
+# -- categories ---------------------------------------------------------------
+
+
+@router.get("/categories")
+async def list_categories(page: PageRequestDep, catalog: CatalogDep) -> Page[CategoryPublic]:
+    """Every category, by slug."""
+    rows = await catalog.categories(page)
+    return page_of(rows, page, CategoryPublic.model_validate, key=lambda c: (c.slug,))
+
+
+@router.post("/categories", status_code=status.HTTP_201_CREATED)
+async def create_category(
+    body: CategoryCreate, _: AdminUser, catalog: CatalogDep
+) -> CategoryPublic:
+    """Adds a category (administrators); 409 when the slug is taken."""
+    return CategoryPublic.model_validate(
+        await catalog.create_category(slug=body.slug, name=body.name)
+    )
+
+
+# -- products -----------------------------------------------------------------
+
+
+@router.get("/products")
+async def list_products(
+    page: PageRequestDep,
+    catalog: CatalogDep,
+    q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    category: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    min_price: Annotated[int | None, Query(ge=0)] = None,
+    max_price: Annotated[int | None, Query(ge=0)] = None,
+    sort: ProductSort | None = None,
+) -> Page[ProductPublic]:
+    """Active products: full-text search, category and price filters, several orders."""
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise ValidationFailed(
+            "min_price is above max_price.",
+            errors=[{"loc": ["query", "min_price"], "msg": "must not exceed max_price"}],
+        )
+    category_id = None
+    if category is not None:
+        category_id = await catalog.category_id(category)
+        if category_id is None:
+            return Page[ProductPublic](items=[], next_cursor=None)
+    listing = Listing(
+        sort=sort or (ProductSort.relevance if q else ProductSort.newest),
+        q=q,
+        category_id=category_id,
+        min_price=min_price,
+        max_price=max_price,
+    )
+    rows = await catalog.listing(listing, page)
+
+    def key(listed: Listed) -> tuple[object, ...]:
+        return Catalog.listing_cursor_key(listed, listing)
+
+    return page_of(rows, page, lambda listed: _public(listed.view), key=key)
+
+
+@router.get("/products/{product_id}")
+async def product_by_id(product_id: uuid.UUID, catalog: CatalogDep) -> ProductPublic:
+    """One product, inactive ones included (they say ``active: false``)."""
+    return _public(await catalog.view(product_id))
+
+
+@router.post("/products", status_code=status.HTTP_201_CREATED)
+async def create_product(body: ProductCreate, _: AdminUser, catalog: CatalogDep) -> ProductPublic:
+    """Adds a product (administrators); 409 when the SKU is taken."""
+    view = await catalog.create_product(
+        sku=body.sku,
+        name=body.name,
+        description=body.description,
+        amount=body.price.amount,
+        currency=body.price.currency,
+        category_id=body.category_id,
+        attributes=body.attributes,
+        active=body.active,
+    )
+    return _public(view)
+
+
+@router.patch("/products/{product_id}")
+async def update_product(
+    product_id: uuid.UUID, body: ProductUpdate, _: AdminUser, catalog: CatalogDep
+) -> ProductPublic:
+    """Changes a product (administrators); absent fields stay as they are."""
+    return _public(await catalog.update_product(product_id, body.model_dump(exclude_unset=True)))
+
+
+@router.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def deactivate_product(product_id: uuid.UUID, _: AdminUser, catalog: CatalogDep) -> None:
+    """Takes a product off sale (administrators); it stays readable by id."""
+    await catalog.deactivate_product(product_id)
+
+
+@router.post("/products/{product_id}/images")
+async def start_image_upload(
+    product_id: uuid.UUID, body: ImageUploadRequest, _: AdminUser, catalog: CatalogDep
+) -> ImageUploadPublic:
+    """A presigned URL to upload a picture; the product lists it once it is uploaded."""
+    image_id, upload = await catalog.start_image_upload(
+        product_id, content_type=body.content_type, size=body.size
+    )
+    return ImageUploadPublic(image_id=image_id, **vars(upload))

@@ -1,0 +1,447 @@
+"""product's use cases: categories, products, images, listing and the rating aggregate."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from mercato.platform.db import UnitOfWork, utcnow
+from mercato.platform.errors import Conflict, NotFound, ValidationFailed
+from mercato.platform.events import Event
+from mercato.platform.pagination import InvalidCursor, PageRequest
+from mercato.platform.s3 import ObjectStore, PresignedUpload
+from mercato.services.product import repository
+from mercato.services.product.models import Category, Product, ProductImage
+from mercato.services.product.repository import Listing
+from mercato.services.product.schemas import ProductSort
+from mercato.services.product.settings import Settings
+
+SOURCE = "product"
+# A pending image whose upload window closed this long ago without an object is dropped.
+ABANDONED_UPLOAD_GRACE = timedelta(minutes=5)
+
+log = logging.getLogger("mercato.product")
+
+
+class ProductNotFound(NotFound):
+    """No product with this id."""
+
+    slug, title = "product-not-found", "Product not found"
+
+
+class SkuTaken(Conflict):
+    """Another product is sold under this SKU."""
+
+    slug, title = "sku-taken", "SKU taken"
+
+
+class CategorySlugTaken(Conflict):
+    """Another category has this slug."""
+
+    slug, title = "category-slug-taken", "Category slug taken"
+
+
+@dataclass(frozen=True)
+class ImageView:
+    """An uploaded picture with a fresh download URL."""
+
+    id: uuid.UUID
+    url: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class ProductView:
+    """A product with download URLs for its uploaded pictures."""
+
+    product: Product
+    images: list[ImageView]
+
+    @property
+    def rating_average(self) -> float | None:
+        """The mean rating of the visible reviews, to two decimals."""
+        p = self.product
+        return round(p.rating_sum / p.rating_count, 2) if p.rating_count else None
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One product of a listing page and the rank that ordered it (searches only)."""
+
+    view: ProductView
+    rank: float | None
+
+
+def _event_data(product: Product) -> dict[str, Any]:
+    return {
+        "product_id": str(product.id),
+        "sku": product.sku,
+        "name": product.name,
+        "price": {"amount": product.price_amount, "currency": product.currency},
+        "active": product.active,
+    }
+
+
+async def apply_review(event: Event, uow: UnitOfWork) -> None:
+    """Handles ``review.*``: keeps the review's newest state and recounts the product's rating.
+
+    Events carry the review's full state, so a redelivery or an older state arriving late
+    changes nothing.
+    """
+    data = event.data
+    try:
+        review_id = uuid.UUID(str(data["review_id"]))
+        product_id = uuid.UUID(str(data["product_id"]))
+        rating = int(data["rating"])
+        visible = bool(data["visible"])
+        updated_at = datetime.fromisoformat(str(data["updated_at"]))
+        if not 1 <= rating <= 5 or updated_at.tzinfo is None:
+            raise ValueError("rating out of range or naive time")
+    except (KeyError, TypeError, ValueError):
+        # Retrying cannot mend it: say so loudly and let the inbox mark it handled.
+        log.error(
+            "ignoring a malformed review event",
+            extra={"event_id": str(event.id), "event_type": event.type},
+        )
+        return
+    deleted = event.type == "review.deleted"
+    kept = await repository.remember_review(
+        uow.session,
+        review_id=review_id,
+        product_id=product_id,
+        rating=rating,
+        visible=visible and not deleted,
+        deleted=deleted,
+        updated_at=updated_at,
+    )
+    # Locking the product first serializes concurrent recounts, and the recount's own
+    # statement then sees every review committed before the lock was granted.
+    if kept and await repository.lock_product(uow.session, product_id):
+        await repository.recount_rating(uow.session, product_id)
+
+
+class Catalog:
+    """The product use cases; each opens and commits its own unit of work."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        unit_of_work: Callable[[], UnitOfWork],
+        store: ObjectStore,
+        bucket: str,
+    ) -> None:
+        self._settings = settings
+        self._uow = unit_of_work
+        self._store = store
+        self._bucket = bucket
+
+    # -- categories ---------------------------------------------------------
+
+    async def create_category(self, *, slug: str, name: str) -> Category:
+        """Adds a category; 409 when the slug is taken."""
+        async with self._uow() as uow:
+            category = await repository.insert_category_unless_taken(
+                uow.session, slug=slug, name=name, now=utcnow()
+            )
+            if category is None:
+                existing = await repository.category_by_slug(uow.session, slug)
+                raise CategorySlugTaken(
+                    f"There is a category {slug!r} already.",
+                    category_id=str(existing.id) if existing else None,
+                )
+            await uow.commit()
+        return category
+
+    async def categories(self, request: PageRequest) -> list[Category]:
+        """Categories by slug (``limit + 1`` rows)."""
+        after = None
+        if request.after:
+            if len(request.after) != 1 or not isinstance(request.after[0], str):
+                raise InvalidCursor()
+            after = request.after[0]
+        async with self._uow() as uow:
+            return await repository.categories_page(
+                uow.session, limit=request.limit + 1, after=after
+            )
+
+    async def category_id(self, reference: str) -> uuid.UUID | None:
+        """The id of the category named by ``reference`` (its id or its slug), if any."""
+        try:
+            return uuid.UUID(reference)
+        except ValueError:
+            pass
+        async with self._uow() as uow:
+            category = await repository.category_by_slug(uow.session, reference)
+        return category.id if category else None
+
+    # -- products -----------------------------------------------------------
+
+    async def create_product(
+        self,
+        *,
+        sku: str,
+        name: str,
+        description: str,
+        amount: int,
+        currency: str,
+        category_id: uuid.UUID | None,
+        attributes: dict[str, Any],
+        active: bool,
+    ) -> ProductView:
+        """Adds a product and announces ``product.created``; 409 when the SKU is taken."""
+        self._check_currency(currency)
+        now = utcnow()
+        async with self._uow() as uow:
+            await self._check_category(uow, category_id)
+            product_id = await repository.insert_product_unless_sku_taken(
+                uow.session,
+                {
+                    "id": uuid.uuid4(),
+                    "sku": sku,
+                    "name": name,
+                    "description": description,
+                    "price_amount": amount,
+                    "currency": currency,
+                    "category_id": category_id,
+                    "attributes": attributes,
+                    "active": active,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            if product_id is None:
+                existing = await repository.product_id_by_sku(uow.session, sku)
+                raise SkuTaken(
+                    f"A product is sold under SKU {sku!r} already.",
+                    product_id=str(existing) if existing else None,
+                )
+            product = await self._load(uow, product_id)
+            await uow.publish(
+                "product.created", _event_data(product), subject=product.id, source=SOURCE
+            )
+            await uow.commit()
+        return self._view(product)
+
+    async def update_product(self, product_id: uuid.UUID, changes: dict[str, Any]) -> ProductView:
+        """Applies ``changes``; announces ``product.updated`` (or ``.deactivated``) if any."""
+        if "price" in changes:
+            self._check_currency(changes["price"]["currency"])
+        async with self._uow() as uow:
+            product = await self._load(uow, product_id, for_update=True)
+            was_active = product.active
+            changed = False
+            if "category_id" in changes and changes["category_id"] != product.category_id:
+                product.category = await self._check_category(uow, changes["category_id"])
+                changed = True
+            for field, value in self._columns(changes).items():
+                if getattr(product, field) != value:
+                    setattr(product, field, value)
+                    changed = True
+            if changed:
+                product.updated_at = utcnow()
+                await uow.session.flush()
+                event = (
+                    "product.deactivated"
+                    if was_active and not product.active
+                    else "product.updated"
+                )
+                await uow.publish(event, _event_data(product), subject=product.id, source=SOURCE)
+                await uow.commit()
+        return self._view(product)
+
+    async def deactivate_product(self, product_id: uuid.UUID) -> None:
+        """Takes the product off sale and announces ``product.deactivated`` (once)."""
+        async with self._uow() as uow:
+            product = await self._load(uow, product_id, for_update=True)
+            if not product.active:
+                return
+            product.active = False
+            product.updated_at = utcnow()
+            await uow.publish(
+                "product.deactivated", _event_data(product), subject=product.id, source=SOURCE
+            )
+            await uow.commit()
+
+    async def view(self, product_id: uuid.UUID) -> ProductView:
+        """The product, inactive ones included, taking in image uploads that have completed."""
+        async with self._uow() as uow:
+            product = await self._load(uow, product_id)
+            pending = any(i.status == "pending" for i in product.images)
+            if pending and await self._settle_pending_images(product):
+                await uow.commit()
+        return self._view(product)
+
+    async def listing(self, listing: Listing, request: PageRequest) -> list[Listed]:
+        """Active products matching ``listing`` (``limit + 1`` of them)."""
+        sort = listing.sort
+        if sort is ProductSort.relevance and listing.q is None:
+            sort = ProductSort.newest
+        after = _decode_listing_cursor(sort, request.after) if request.after else None
+        async with self._uow() as uow:
+            rows = await repository.products_page(
+                uow.session, listing, limit=request.limit + 1, after=after
+            )
+        return [Listed(self._view(product), rank) for product, rank in rows]
+
+    @staticmethod
+    def listing_cursor_key(listed: Listed, listing: Listing) -> tuple[Any, ...]:
+        """The sort key of ``listed`` in this listing, as the next page's cursor holds it."""
+        sort = listing.sort
+        if sort is ProductSort.relevance and listing.q is None:
+            sort = ProductSort.newest
+        p = listed.view.product
+        value: Any
+        if sort is ProductSort.relevance:
+            value = listed.rank
+        elif sort is ProductSort.newest:
+            value = p.created_at.isoformat()
+        elif sort in (ProductSort.price_asc, ProductSort.price_desc):
+            value = p.price_amount
+        else:
+            value = p.name
+        return (sort.value, value, str(p.id))
+
+    # -- images -------------------------------------------------------------
+
+    async def start_image_upload(
+        self, product_id: uuid.UUID, *, content_type: str, size: int
+    ) -> tuple[uuid.UUID, PresignedUpload]:
+        """A presigned URL for a new picture, within the type, size and count policy."""
+        settings = self._settings
+        errors = []
+        if content_type not in settings.image_content_types:
+            allowed = ", ".join(settings.image_content_types)
+            errors.append({"loc": ["body", "content_type"], "msg": f"must be one of {allowed}"})
+        if size > settings.image_max_bytes:
+            errors.append(
+                {
+                    "loc": ["body", "size"],
+                    "msg": f"must be at most {settings.image_max_bytes} bytes",
+                }
+            )
+        if errors:
+            raise ValidationFailed("The image is outside the upload policy.", errors=errors)
+        image_id = uuid.uuid4()
+        key = f"products/{product_id}/{image_id.hex}"
+        async with self._uow() as uow:
+            product = await self._load(uow, product_id, for_update=True)
+            if len(product.images) >= settings.images_per_product:
+                raise Conflict(f"A product has at most {settings.images_per_product} images.")
+            product.images.append(
+                ProductImage(
+                    id=image_id,
+                    product_id=product.id,
+                    key=key,
+                    content_type=content_type,
+                    size=size,
+                    status="pending",
+                    created_at=utcnow(),
+                )
+            )
+            await uow.commit()
+        upload = self._store.presign_upload(
+            self._bucket,
+            key,
+            content_type=content_type,
+            size=size,
+            expires_in=settings.image_upload_expires_seconds,
+        )
+        return image_id, upload
+
+    async def _settle_pending_images(self, product: Product) -> bool:
+        """Marks uploaded pending images ready and drops abandoned ones; True if any changed."""
+        now = utcnow()
+        window = timedelta(seconds=self._settings.image_upload_expires_seconds)
+        changed = False
+        for image in [i for i in product.images if i.status == "pending"]:
+            if await self._store.head(self._bucket, image.key) is not None:
+                image.status = "ready"
+                changed = True
+            elif image.created_at + window + ABANDONED_UPLOAD_GRACE < now:
+                product.images.remove(image)
+                changed = True
+        return changed
+
+    # -- helpers ------------------------------------------------------------
+
+    def _check_currency(self, currency: str) -> None:
+        if currency != self._settings.currency:
+            raise ValidationFailed(
+                f"The shop sells in {self._settings.currency} only.",
+                errors=[
+                    {
+                        "loc": ["body", "price", "currency"],
+                        "msg": f"must be {self._settings.currency}",
+                    }
+                ],
+            )
+
+    @staticmethod
+    async def _check_category(uow: UnitOfWork, category_id: uuid.UUID | None) -> Category | None:
+        if category_id is None:
+            return None
+        category = await repository.category(uow.session, category_id)
+        if category is None:
+            raise ValidationFailed(
+                "There is no such category.",
+                errors=[{"loc": ["body", "category_id"], "msg": "unknown category"}],
+            )
+        return category
+
+    @staticmethod
+    def _columns(changes: dict[str, Any]) -> dict[str, Any]:
+        columns = {k: v for k, v in changes.items() if k not in ("price", "category_id")}
+        if "price" in changes:
+            columns["price_amount"] = changes["price"]["amount"]
+            columns["currency"] = changes["price"]["currency"]
+        return columns
+
+    @staticmethod
+    async def _load(uow: UnitOfWork, product_id: uuid.UUID, *, for_update: bool = False) -> Product:
+        product = await repository.product(uow.session, product_id, for_update=for_update)
+        if product is None:
+            raise ProductNotFound("There is no such product.")
+        return product
+
+    def _view(self, product: Product) -> ProductView:
+        images = [
+            ImageView(
+                id=image.id,
+                url=self._store.presign_download(
+                    self._bucket,
+                    image.key,
+                    expires_in=self._settings.image_url_expires_seconds,
+                ),
+                content_type=image.content_type,
+            )
+            for image in product.images
+            if image.status == "ready"
+        ]
+        return ProductView(product=product, images=images)
+
+
+def _decode_listing_cursor(sort: ProductSort, after: list[Any]) -> list[Any]:
+    """The typed keyset of a listing cursor; 422 when it belongs to another order."""
+    try:
+        cursor_sort, value, product_id = after
+        if cursor_sort != sort.value:
+            raise ValueError("the cursor belongs to another order")
+        key: Any
+        if sort is ProductSort.relevance:
+            key = float(value)
+        elif sort is ProductSort.newest:
+            key = datetime.fromisoformat(value)
+        elif sort in (ProductSort.price_asc, ProductSort.price_desc):
+            if not isinstance(value, int):
+                raise TypeError("a price is an integer")
+            key = value
+        else:
+            key = str(value)
+        return [key, uuid.UUID(product_id)]
+    except (ValueError, TypeError):
+        raise InvalidCursor() from None
