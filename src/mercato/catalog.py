@@ -145,6 +145,21 @@ _SERVICES: tuple[Service, ...] = (
         buckets=("avatars",),
     ),
     Service(
+        name="product",
+        summary="Catalog, categories, search, media (object storage), rating aggregate",
+        port=8103,
+        database="mercato_product",
+        publishes=("product.created", "product.updated", "product.deactivated"),
+        consumes=("review.created", "review.updated", "review.hidden", "review.deleted"),
+        route_prefixes=(_api("/products"), _api("/categories")),
+        public_routes=(
+            Route("GET", _api("/products")),
+            Route("GET", _api("/products/{product_id}")),
+            Route("GET", _api("/categories")),
+        ),
+        buckets=("product-images",),
+    ),
+    Service(
         name="payment",
         summary="Charges, refunds, sandbox card processor",
         port=8106,
