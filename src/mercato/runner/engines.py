@@ -23,7 +23,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from mercato.runner.processes import as_user, popen_child, stop_process
+from mercato.runner.processes import popen_child, run_child, stop_process
 
 POSTGRES_SYSTEM_USER = "mercato"
 
@@ -225,7 +225,7 @@ class Postgres(Engine):
         if user is not None:
             _hand_over(pwfile, user)
         try:
-            subprocess.run(
+            run_child(
                 [
                     str(self.bin_dir() / "initdb"),
                     "-D",
@@ -237,9 +237,7 @@ class Postgres(Engine):
                     "--encoding=UTF8",
                     "--locale=C.UTF-8",
                 ],
-                check=True,
-                capture_output=True,
-                **as_user(user),
+                user=user,
             )
         except subprocess.CalledProcessError as exc:
             raise EngineError(f"initdb failed: {exc.stderr.decode(errors='replace')}") from exc

@@ -53,6 +53,22 @@ def popen_child(
         )
 
 
+def run_child(command: list[str], *, user: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Runs a short command to completion (from any thread); it dies if the runner dies.
+
+    The death signal follows the spawning thread, which is blocked here until the
+    command ends, so any thread may use this, unlike :func:`popen_child`.
+    """
+    return subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        **as_user(user),
+        preexec_fn=_die_with_parent,
+    )
+
+
 def as_user(user: str | None) -> dict[str, Any]:
     """Popen arguments that run the child as ``user`` with that user's group only."""
     if user is None:

@@ -575,6 +575,9 @@ class Runner:
             statefile.remove(self.data_dir)
         self.console.show_cursor(True)
         self.say("killed every process", style="bold red")
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
         os._exit(130)
 
     # -- state --------------------------------------------------------------
