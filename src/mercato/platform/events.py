@@ -182,26 +182,32 @@ class OutboxRelay:
                 )
             ).all()
             done: list[int] = []
-            try:
-                for position, event_id, event_type, envelope in rows:
-                    headers = {"Nats-Msg-Id": str(event_id)}
-                    if envelope.get("traceparent"):
-                        headers["traceparent"] = envelope["traceparent"]
+            failure: Exception | None = None
+            for position, event_id, event_type, envelope in rows:
+                headers = {"Nats-Msg-Id": str(event_id)}
+                if envelope.get("traceparent"):
+                    headers["traceparent"] = envelope["traceparent"]
+                try:
                     await self._js.publish(
                         subject_for(self._prefix, event_type),
                         orjson.dumps(envelope),
                         headers=headers,
                         timeout=self._publish_timeout,
                     )
-                    done.append(position)
-                    self._published.labels(type=event_type).inc()
-            finally:
-                # Mark what made it even when a later publish failed; the rest waits.
-                if done:
-                    await session.execute(
-                        text("UPDATE outbox SET published_at = :now WHERE position = ANY(:done)"),
-                        {"now": utcnow(), "done": done},
-                    )
+                except Exception as exc:
+                    failure = exc
+                    break
+                done.append(position)
+                self._published.labels(type=event_type).inc()
+            # Mark what made it even when a later publish failed, and commit that before
+            # raising (raising inside the block would roll the marks back); the rest waits.
+            if done:
+                await session.execute(
+                    text("UPDATE outbox SET published_at = :now WHERE position = ANY(:done)"),
+                    {"now": utcnow(), "done": done},
+                )
+        if failure is not None:
+            raise failure
         return len(done)
 
     async def _measure_backlog(self) -> None:
@@ -303,7 +309,15 @@ class InboxConsumer:
                 await asyncio.sleep(1.0)
                 continue
             for message in messages:
-                await self.handle(message)
+                try:
+                    await self.handle(message)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # Typically the ack or nak could not be sent (NATS went away): the
+                    # message comes back after ack_wait and the inbox absorbs the repeat.
+                    # Letting it escape would end this loop for good.
+                    log.warning("handling an event failed; it will be redelivered", exc_info=True)
             fetches += 1
             if fetches % 10 == 1:
                 with contextlib.suppress(Exception):
