@@ -38,8 +38,10 @@ def up(
 ) -> None:
     """Starts the engines and every service, supervises them, stops them all on Ctrl-C."""
     from mercato.runner import plan
-    from mercato.runner.supervisor import RunOptions, run
+    from mercato.runner.supervisor import Hook, RunOptions, run
 
+    # Run in order once every service is ready (--seed and --monitoring add theirs).
+    hooks: list[Hook] = []
     options = RunOptions(
         data_dir=data_dir,
         gateway_port=port,
@@ -47,6 +49,7 @@ def up(
         services=plan.parse_service_list(services),
         log_level=log_level,
         ready_timeout=ready_timeout,
+        hooks=hooks,
     )
     raise typer.Exit(run(options))
 

@@ -217,6 +217,7 @@ class Runner:
                 self.engines[name] = ManagedEngine(
                     name, plan.mask_password(url or ""), log_path, state="external", external=True
                 )
+                self.say(f"{name}: using the external server at {self.engines[name].url}")
             elif name in launchers:
                 engine = launchers[name]
                 self.engines[name] = ManagedEngine(
