@@ -32,7 +32,7 @@ import pytest
 from mercato import catalog
 from mercato.runner import plan
 from mercato.runner import state as statefile
-from mercato.runner.engines import EnginePorts
+from mercato.runner.engines import EnginePorts, Nats, Postgres, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -449,6 +449,42 @@ def test_a_subset_starts_only_what_it_needs_and_a_killed_runner_takes_its_childr
     finally:
         running.kill()
         shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+def test_external_engines_are_used_instead_of_embedded_ones() -> None:
+    base = new_data_dir().parent
+    postgres = Postgres(base / "external-pg", port=free_port(), password="external-password")
+    nats = Nats(base / "external-nats", port=free_port(), monitor_port=free_port())
+    engines = [(postgres, postgres.start(base / "pg.log")), (nats, nats.start(base / "nats.log"))]
+    running: RunningPlatform | None = None
+    try:
+        for engine, process in engines:
+            engine.wait_ready(process)
+        env = runner_env(MERCATO_DATABASE_URL=postgres.url, MERCATO_NATS_URL=nats.url)
+        running = RunningPlatform(base / "data", free_offset(), services=["auth"], env=env)
+        state = running.start().wait_running()
+        assert [(e.name, e.external, e.pid) for e in state.engines] == [
+            ("postgres", True, None),
+            ("nats", True, None),
+        ]
+        assert "external-password" not in statefile.state_path(running.data_dir).read_text()
+        names = {p.name() for p in running.descendants()}
+        assert not names & {"postgres", "nats-server"}
+
+        email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+        created = mercato(
+            "admin", "create", "--email", email, "--password", PASSWORD,
+            "--data-dir", str(running.data_dir), env=env,
+        )  # fmt: skip
+        assert created.returncode == 0, created.stdout + created.stderr
+        assert login(running.url("auth"), email).status_code == 200
+        assert running.stop() == 0
+    finally:
+        if running is not None:
+            running.kill()
+        for engine, process in engines:
+            engine.stop(process)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_status_says_when_nothing_runs() -> None:
