@@ -9,3 +9,13 @@ SELECT format('CREATE ROLE %I LOGIN', 'mercato_user') WHERE NOT EXISTS (SELECT F
 SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_user', :'user_password')\gexec
 SELECT format('GRANT %I TO CURRENT_USER', 'mercato_user')\gexec
 SELECT format('CREATE DATABASE %I OWNER %I', 'mercato_user', 'mercato_user') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'mercato_user')\gexec
+\getenv product_password PRODUCT_PASSWORD
+SELECT format('CREATE ROLE %I LOGIN', 'mercato_product') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mercato_product')\gexec
+SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_product', :'product_password')\gexec
+SELECT format('GRANT %I TO CURRENT_USER', 'mercato_product')\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', 'mercato_product', 'mercato_product') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'mercato_product')\gexec
+\getenv payment_password PAYMENT_PASSWORD
+SELECT format('CREATE ROLE %I LOGIN', 'mercato_payment') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mercato_payment')\gexec
+SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_payment', :'payment_password')\gexec
+SELECT format('GRANT %I TO CURRENT_USER', 'mercato_payment')\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', 'mercato_payment', 'mercato_payment') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'mercato_payment')\gexec
