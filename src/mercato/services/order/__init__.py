@@ -1,0 +1,1 @@
+"""order: carts, orders, the checkout saga, idempotency."""
