@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mercato import catalog
-from mercato.platform.db import with_database
-from mercato.platform.security import derive_client_secret
 
 GATEWAY = "gateway"
 AUTH = "auth"
@@ -118,6 +116,11 @@ def service_env(
     log_level: str = "info",
 ) -> dict[str, str]:
     """The ``MERCATO_*`` variables service ``name`` is started with."""
+    # Imported here: they pull in SQLAlchemy and FastAPI, seconds on a busy machine,
+    # which the runner spends while its engines start rather than before.
+    from mercato.platform.db import with_database
+    from mercato.platform.security import derive_client_secret
+
     spec = catalog.get(name)
     env = {
         "MERCATO_SERVICE": name,

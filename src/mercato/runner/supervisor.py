@@ -27,8 +27,6 @@ from rich.live import Live
 from rich.text import Text
 
 from mercato import catalog
-from mercato.platform import migrations
-from mercato.platform.db import with_database
 from mercato.runner import display, plan, probes
 from mercato.runner import state as statefile
 from mercato.runner.engines import Engine, EngineError, EnginePorts, engines_for, port_is_open
@@ -68,8 +66,8 @@ class ManagedService:
 
     name: str
     port: int
-    env: dict[str, str]
     log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     state: str = "pending"
     restarts: int = 0
@@ -120,6 +118,8 @@ class Runner:
         self._view = display.StartupView()
         self._tails: list[display.LogTail] = []
         self._engine_tasks: dict[str, asyncio.Task[None]] = {}
+        self._preloaded: asyncio.Task[None] | None = None
+        self._ports: dict[str, int] = {}
         self._main: asyncio.Task[int] | None = None
         self._signals = 0
         self._stopping = False
@@ -250,21 +250,9 @@ class Runner:
             s3_secret_key=external.s3_secret_key or self.secrets["s3_secret_key"],
         )
 
+        self._ports = ports
         for name in plan.start_order(selected):
-            env = dict(self.options.environ)
-            env.update(
-                plan.service_env(
-                    name,
-                    ports=ports,
-                    endpoints=self.endpoints,
-                    secrets=self.secrets,
-                    log_level=self.options.log_level,
-                )
-            )
-            env["PYTHONUNBUFFERED"] = "1"
-            self.services[name] = ManagedService(
-                name, ports[name], env, self.logs_dir / f"{name}.log"
-            )
+            self.services[name] = ManagedService(name, ports[name], self.logs_dir / f"{name}.log")
 
         busy = [
             f"{port} ({owner})"
@@ -293,15 +281,17 @@ class Runner:
         for name, managed in self.engines.items():
             if managed.engine is not None:
                 self._engine_tasks[name] = asyncio.create_task(self._start_engine(managed))
+        preloaded = self._preloaded = asyncio.create_task(asyncio.to_thread(_preload))
         try:
             for service in self.services.values():
                 await self._prepare_and_spawn(service)
             await asyncio.gather(*self._engine_tasks.values())
             await self._wait_all_ready()
         except BaseException:
-            for task in self._engine_tasks.values():
+            pending = [preloaded, *self._engine_tasks.values()]
+            for task in pending:
                 task.cancel()
-            await asyncio.gather(*self._engine_tasks.values(), return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
             raise
 
     async def _start_engine(self, managed: ManagedEngine) -> None:
@@ -336,6 +326,11 @@ class Runner:
             await asyncio.shield(task)
 
     async def _prepare_and_spawn(self, service: ManagedService) -> None:
+        if self._preloaded is not None:
+            await self._preloaded
+        from mercato.platform import migrations
+        from mercato.platform.db import with_database
+
         spec = catalog.get(service.name)
         if spec.database and spec.migrations:
             await self._engine_ready("postgres")
@@ -365,6 +360,18 @@ class Runner:
 
     def _spawn(self, service: ManagedService) -> None:
         """Starts the service process (on the main thread: see the module docstring)."""
+        if not service.env:
+            service.env = {
+                **self.options.environ,
+                **plan.service_env(
+                    service.name,
+                    ports=self._ports,
+                    endpoints=self.endpoints,
+                    secrets=self.secrets,
+                    log_level=self.options.log_level,
+                ),
+                "PYTHONUNBUFFERED": "1",
+            }
         service.process = popen_child(
             [sys.executable, "-m", "mercato.platform.server", service.name],
             log_path=service.log_path,
@@ -635,6 +642,12 @@ class Runner:
         if text != self._last_state:
             statefile.write(self.data_dir, snapshot)
             self._last_state = text
+
+
+def _preload() -> None:
+    """Imports what migrations and service settings need, while the engines start."""
+    import mercato.platform.migrations
+    import mercato.platform.security  # noqa: F401
 
 
 def _alive(process: subprocess.Popen[bytes] | None) -> bool:
