@@ -73,7 +73,14 @@ class Product(Base):
             postgresql_where=ACTIVE,
         ),
         Index("ix_products_category_name_id", "category_id", "name", "id", postgresql_where=ACTIVE),
-        Index("ix_products_search", "search", postgresql_using="gin"),
+        # Without the fast-update pending list: catalog writes are rare, and unmerged
+        # entries make every search scan the list (the planner then prefers a seq scan).
+        Index(
+            "ix_products_search",
+            "search",
+            postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)

@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import REAL, ColumnElement, Select, func, literal, select, text, tuple_, update
+from sqlalchemy import (
+    REAL,
+    ColumnElement,
+    Select,
+    func,
+    literal,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,7 +100,7 @@ async def insert_product_unless_sku_taken(
 
 
 def _search_query(q: str) -> ColumnElement[Any]:
-    return func.websearch_to_tsquery(literal(SEARCH_CONFIG).cast(text("regconfig")), q)
+    return func.websearch_to_tsquery(literal_column(f"'{SEARCH_CONFIG}'::regconfig"), q)
 
 
 def listing_statement(listing: Listing, *, limit: int, after: list[Any] | None) -> Select[Any]:

@@ -77,7 +77,13 @@ def upgrade() -> None:
     )
     for name, columns in LISTING_INDEXES:
         op.create_index(name, "products", columns, postgresql_where=ACTIVE)
-    op.create_index("ix_products_search", "products", ["search"], postgresql_using="gin")
+    op.create_index(
+        "ix_products_search",
+        "products",
+        ["search"],
+        postgresql_using="gin",
+        postgresql_with={"fastupdate": "off"},
+    )
     op.create_table(
         "product_images",
         sa.Column("id", postgresql.UUID(as_uuid=True), nullable=False),
