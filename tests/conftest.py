@@ -31,6 +31,7 @@ from mercato.platform.db import with_database
 from mercato.platform.server import load, load_settings
 from mercato.platform.settings import ServiceSettings
 from mercato.runner.engines import EnginePorts, engines_for, free_port
+from tests.processes import ServiceProcess, start_process
 
 TEST_SECRETS = {
     "postgres_password": "test-postgres-password",
@@ -173,6 +174,7 @@ class Harness:
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
     ports: dict[str, int] = field(default_factory=dict)
     running: dict[str, RunningService] = field(default_factory=dict)
+    processes: list[ServiceProcess] = field(default_factory=list)
 
     def port(self, name: str) -> int:
         """The port service ``name`` gets in this test."""
@@ -239,10 +241,30 @@ class Harness:
         running.server.should_exit = True
         await running.task
 
+    async def spawn(
+        self,
+        name: str,
+        settings: ServiceSettings | None = None,
+        *,
+        faults: str = "",
+        **overrides: Any,
+    ) -> ServiceProcess:
+        """Runs service ``name`` as its own process, e.g. to SIGKILL it (see tests/processes.py).
+
+        Pass the ``settings`` of an earlier process to restart it on the same database.
+        """
+        process = await start_process(
+            name, settings or await self.settings(name, **overrides), faults=faults
+        )
+        self.processes.append(process)
+        return process
+
     async def close(self) -> None:
         """Stops everything this test started."""
         for name in list(self.running):
             await self.stop(name)
+        for process in self.processes:
+            await process.stop()
 
 
 @pytest.fixture
