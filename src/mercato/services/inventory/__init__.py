@@ -1,0 +1,1 @@
+"""inventory: stock per SKU, reservations with expiry, audited adjustments, low-stock alerts."""

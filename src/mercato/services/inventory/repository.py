@@ -1,0 +1,114 @@
+"""Queries of the inventory database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mercato.services.inventory.models import Adjustment, Reservation, Stock
+
+
+async def available(session: AsyncSession, sku: str) -> int:
+    """Units of ``sku`` that can be reserved now (0 for an unknown SKU)."""
+    stock = await session.get(Stock, sku)
+    return stock.available if stock else 0
+
+
+async def lock_stock(session: AsyncSession, skus: list[str]) -> dict[str, Stock]:
+    """Locks the stock rows of ``skus`` that exist, in SKU order so lockers never deadlock."""
+    rows = await session.scalars(
+        select(Stock)
+        .where(Stock.sku.in_(sorted(set(skus))))
+        .order_by(Stock.sku)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {s.sku: s for s in rows}
+
+
+async def ensure_stock(session: AsyncSession, sku: str, *, threshold: int, now: datetime) -> None:
+    """Creates an empty stock row for ``sku`` unless it has one."""
+    await session.execute(
+        insert(Stock)
+        .values(sku=sku, on_hand=0, reserved=0, low_stock_threshold=threshold, updated_at=now)
+        .on_conflict_do_nothing(index_elements=[Stock.sku])
+    )
+
+
+async def claim_order(
+    session: AsyncSession,
+    *,
+    reservation_id: uuid.UUID,
+    order_id: uuid.UUID,
+    expires_at: datetime,
+    now: datetime,
+) -> bool:
+    """Inserts the reservation of ``order_id``; False when the order has one already.
+
+    A concurrent claim of the same order waits here until the first one commits or rolls
+    back, so retries of one order never reserve twice.
+    """
+    claimed = await session.scalar(
+        insert(Reservation)
+        .values(
+            id=reservation_id,
+            order_id=order_id,
+            status="held",
+            expires_at=expires_at,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[Reservation.order_id])
+        .returning(Reservation.id)
+    )
+    return claimed is not None
+
+
+async def reservation(
+    session: AsyncSession, reservation_id: uuid.UUID, *, for_update: bool = False
+) -> Reservation | None:
+    """The reservation ``reservation_id`` with its items (locked if ``for_update``)."""
+    query = select(Reservation).where(Reservation.id == reservation_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
+
+
+async def reservation_of_order(session: AsyncSession, order_id: uuid.UUID) -> Reservation | None:
+    """The reservation made for ``order_id``."""
+    return await session.scalar(
+        select(Reservation)
+        .where(Reservation.order_id == order_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def lock_expired(session: AsyncSession, *, now: datetime, limit: int) -> list[Reservation]:
+    """Held reservations past their expiry, locked; rows another sweeper holds are skipped."""
+    rows = await session.scalars(
+        select(Reservation)
+        .where(Reservation.status == "held", Reservation.expires_at <= now)
+        .order_by(Reservation.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(rows)
+
+
+async def adjustments_page(
+    session: AsyncSession, sku: str, *, limit: int, after: tuple[datetime, uuid.UUID] | None
+) -> list[Adjustment]:
+    """The stock changes of ``sku``, newest first, ``limit`` of them after ``after``."""
+    query = (
+        select(Adjustment)
+        .where(Adjustment.sku == sku)
+        .order_by(Adjustment.created_at.desc(), Adjustment.id.desc())
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(tuple_(Adjustment.created_at, Adjustment.id) < tuple_(*after))
+    return list((await session.scalars(query)).all())

@@ -1,0 +1,342 @@
+"""inventory's use cases: stock counts and adjustments, reservations, expiry, low-stock alerts.
+
+Every change of a stock row happens under its row lock (``SELECT ... FOR UPDATE``, taken
+in SKU order), never under an in-process lock: several replicas share the database. The
+check constraints on ``stock`` are the last line: a bug cannot make stock negative.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from mercato.platform.db import UnitOfWork, utcnow
+from mercato.platform.errors import Conflict, NotFound, ValidationFailed
+from mercato.platform.pagination import InvalidCursor, PageRequest
+from mercato.services.inventory import repository
+from mercato.services.inventory.models import Adjustment, Reservation, ReservationItem, Stock
+from mercato.services.inventory.settings import Settings
+
+SOURCE = "inventory"
+
+log = logging.getLogger("mercato.inventory")
+
+
+class InsufficientStock(Conflict):
+    """Some SKU has fewer units available than asked for; nothing was reserved."""
+
+    slug, title = "insufficient-stock", "Insufficient stock"
+
+
+class ReservationNotFound(NotFound):
+    """No reservation with this id."""
+
+    slug, title = "reservation-not-found", "Reservation not found"
+
+
+class ReservationNotHeld(Conflict):
+    """The reservation is no longer held (released, expired or returned)."""
+
+    slug, title = "reservation-not-held", "Reservation not held"
+
+
+class BelowReserved(Conflict):
+    """The change would leave fewer units on hand than are reserved, or fewer than none."""
+
+    slug, title = "below-reserved", "Not enough stock on hand"
+
+
+class Inventory:
+    """The inventory use cases; each opens and commits its own unit of work."""
+
+    def __init__(self, *, settings: Settings, unit_of_work: Callable[[], UnitOfWork]) -> None:
+        self._settings = settings
+        self._uow = unit_of_work
+
+    # -- stock --------------------------------------------------------------
+
+    async def available(self, sku: str) -> int:
+        """Units of ``sku`` that can be bought now."""
+        async with self._uow() as uow:
+            return await repository.available(uow.session, sku)
+
+    async def set_stock(
+        self, sku: str, *, on_hand: int, threshold: int | None, reason: str, actor: str
+    ) -> Stock:
+        """Sets the units on hand (a stock count) and optionally the low-stock threshold."""
+        async with self._uow() as uow:
+            stock = await self._lock_or_create(uow, sku)
+            before = _low_state(stock)
+            if on_hand < stock.reserved:
+                raise BelowReserved(
+                    f"{stock.reserved} units of {sku} are reserved; on hand cannot go below.",
+                    reserved=stock.reserved,
+                )
+            delta = on_hand - stock.on_hand
+            if threshold is not None:
+                stock.low_stock_threshold = threshold
+            stock.on_hand = on_hand
+            await self._record(uow, stock, kind="set", delta=delta, reason=reason, actor=actor)
+            await self._announce_low_stock(uow, [(stock, before)])
+            await uow.commit()
+        return stock
+
+    async def adjust_stock(self, sku: str, *, delta: int, reason: str, actor: str) -> Stock:
+        """Adds or removes units on hand, for a reason kept in the audit log."""
+        if delta == 0:
+            raise ValidationFailed(
+                "An adjustment changes the stock.",
+                errors=[{"loc": ["body", "delta"], "msg": "must not be 0"}],
+            )
+        async with self._uow() as uow:
+            stock = await self._lock_or_create(uow, sku)
+            before = _low_state(stock)
+            if stock.on_hand + delta < stock.reserved:
+                raise BelowReserved(
+                    f"{sku} has {stock.on_hand} on hand, {stock.reserved} of them reserved: "
+                    f"removing {-delta} is not possible.",
+                    on_hand=stock.on_hand,
+                    reserved=stock.reserved,
+                )
+            stock.on_hand += delta
+            await self._record(uow, stock, kind="adjust", delta=delta, reason=reason, actor=actor)
+            await self._announce_low_stock(uow, [(stock, before)])
+            await uow.commit()
+        return stock
+
+    async def adjustments(self, sku: str, request: PageRequest) -> list[Adjustment]:
+        """The audit log of ``sku``, newest first (``limit + 1`` rows)."""
+        after = None
+        if request.after:
+            try:
+                after = (datetime.fromisoformat(request.after[0]), uuid.UUID(request.after[1]))
+            except (ValueError, IndexError, TypeError):
+                raise InvalidCursor() from None
+        async with self._uow() as uow:
+            return await repository.adjustments_page(
+                uow.session, sku, limit=request.limit + 1, after=after
+            )
+
+    # -- reservations -------------------------------------------------------
+
+    async def reserve(
+        self, *, order_id: uuid.UUID, items: Iterable[tuple[str, int]], ttl_seconds: int | None
+    ) -> tuple[Reservation, bool]:
+        """Holds every line for the order, or none (409 naming the short SKUs).
+
+        Idempotent on ``order_id``: a repeated call returns the order's reservation, with
+        False for "not created now".
+        """
+        ttl = self._ttl(ttl_seconds)
+        wanted = Counter[str]()
+        for sku, quantity in items:
+            wanted[sku] += quantity
+        now = utcnow()
+        async with self._uow() as uow:
+            reservation_id = uuid.uuid4()
+            claimed = await repository.claim_order(
+                uow.session,
+                reservation_id=reservation_id,
+                order_id=order_id,
+                expires_at=now + timedelta(seconds=ttl),
+                now=now,
+            )
+            if not claimed:
+                existing = await repository.reservation_of_order(uow.session, order_id)
+                assert existing is not None  # the conflicting claim committed
+                return existing, False
+            stock = await repository.lock_stock(uow.session, list(wanted))
+            short = [
+                {"sku": sku, "requested": quantity, "available": _available(stock.get(sku))}
+                for sku, quantity in sorted(wanted.items())
+                if _available(stock.get(sku)) < quantity
+            ]
+            if short:
+                # Leaving without commit rolls back the claim too: nothing is held.
+                raise InsufficientStock(
+                    "Not enough stock for: " + ", ".join(s["sku"] for s in short) + ".",
+                    short=short,
+                )
+            before = {sku: _low_state(s) for sku, s in stock.items()}
+            for sku, quantity in wanted.items():
+                stock[sku].reserved += quantity
+                stock[sku].updated_at = now
+            for sku, quantity in sorted(wanted.items()):
+                uow.session.add(
+                    ReservationItem(reservation_id=reservation_id, sku=sku, quantity=quantity)
+                )
+            await self._announce_low_stock(uow, [(s, before[sku]) for sku, s in stock.items()])
+            await uow.commit()
+            reservation = await repository.reservation(uow.session, reservation_id)
+        assert reservation is not None
+        return reservation, True
+
+    async def reservation(self, reservation_id: uuid.UUID) -> Reservation:
+        """The reservation ``reservation_id``."""
+        async with self._uow() as uow:
+            return await self._load(uow, reservation_id)
+
+    async def commit(self, reservation_id: uuid.UUID) -> Reservation:
+        """The held units leave stock for good. Idempotent; 409 unless held (or committed)."""
+        async with self._uow() as uow:
+            reservation = await self._load(uow, reservation_id, for_update=True)
+            if reservation.status == "committed":
+                return reservation
+            if reservation.status == "held" and reservation.expires_at <= utcnow():
+                # Expired but not swept yet: expire it now, and refuse like the sweeper would.
+                await self._give_back(uow, [reservation], new_status="expired")
+                await uow.commit()
+            if reservation.status != "held":
+                raise ReservationNotHeld(
+                    f"The reservation is {reservation.status}; it cannot be committed.",
+                    status=reservation.status,
+                )
+            stock = await repository.lock_stock(uow.session, [i.sku for i in reservation.items])
+            now = utcnow()
+            for item in reservation.items:
+                stock[item.sku].on_hand -= item.quantity
+                stock[item.sku].reserved -= item.quantity
+                stock[item.sku].updated_at = now
+            reservation.status = "committed"
+            reservation.updated_at = now
+            await uow.commit()
+        return reservation
+
+    async def release(self, reservation_id: uuid.UUID) -> Reservation:
+        """Gives the units back: a held reservation is released, a committed one returned.
+
+        Idempotent: releasing one that is released, expired or returned changes nothing.
+        """
+        async with self._uow() as uow:
+            reservation = await self._load(uow, reservation_id, for_update=True)
+            if reservation.status == "held":
+                await self._give_back(uow, [reservation], new_status="released")
+                await uow.commit()
+            elif reservation.status == "committed":
+                await self._give_back(uow, [reservation], new_status="returned")
+                await uow.commit()
+        return reservation
+
+    async def expire_overdue(self) -> int:
+        """Releases one batch of held reservations past their expiry; how many it released.
+
+        Safe with a sweeper in every replica: each one skips the rows another has locked.
+        """
+        async with self._uow() as uow:
+            overdue = await repository.lock_expired(
+                uow.session, now=utcnow(), limit=self._settings.sweep_batch_size
+            )
+            if not overdue:
+                return 0
+            await self._give_back(uow, overdue, new_status="expired")
+            await uow.commit()
+        log.info("released expired reservations", extra={"count": len(overdue)})
+        return len(overdue)
+
+    async def sweep_periodically(self) -> None:
+        """The sweeper job: expires overdue reservations until cancelled."""
+        while True:
+            released = await self.expire_overdue()
+            if released < self._settings.sweep_batch_size:
+                await asyncio.sleep(self._settings.sweep_interval_seconds)
+
+    # -- helpers ------------------------------------------------------------
+
+    def _ttl(self, ttl_seconds: int | None) -> int:
+        ttl = ttl_seconds or self._settings.reservation_ttl_seconds
+        if ttl > self._settings.reservation_max_ttl_seconds:
+            raise ValidationFailed(
+                "The reservation would be held too long.",
+                errors=[
+                    {
+                        "loc": ["body", "ttl_seconds"],
+                        "msg": f"must be at most {self._settings.reservation_max_ttl_seconds}",
+                    }
+                ],
+            )
+        return ttl
+
+    async def _lock_or_create(self, uow: UnitOfWork, sku: str) -> Stock:
+        await repository.ensure_stock(
+            uow.session, sku, threshold=self._settings.default_low_stock_threshold, now=utcnow()
+        )
+        return (await repository.lock_stock(uow.session, [sku]))[sku]
+
+    @staticmethod
+    async def _give_back(
+        uow: UnitOfWork, reservations: list[Reservation], *, new_status: str
+    ) -> None:
+        """Returns the units of held (to available) or committed (to on hand) reservations."""
+        stock = await repository.lock_stock(
+            uow.session, [i.sku for r in reservations for i in r.items]
+        )
+        now = utcnow()
+        for reservation in reservations:
+            for item in reservation.items:
+                if reservation.status == "held":
+                    stock[item.sku].reserved -= item.quantity
+                elif reservation.status == "committed":
+                    stock[item.sku].on_hand += item.quantity
+                stock[item.sku].updated_at = now
+            reservation.status = new_status
+            reservation.updated_at = now
+
+    @staticmethod
+    async def _record(
+        uow: UnitOfWork, stock: Stock, *, kind: str, delta: int, reason: str, actor: str
+    ) -> None:
+        now = utcnow()
+        stock.updated_at = now
+        if delta:
+            uow.session.add(
+                Adjustment(
+                    id=uuid.uuid4(),
+                    sku=stock.sku,
+                    kind=kind,
+                    delta=delta,
+                    on_hand_after=stock.on_hand,
+                    reason=reason,
+                    actor=actor,
+                    created_at=now,
+                )
+            )
+
+    @staticmethod
+    async def _announce_low_stock(uow: UnitOfWork, changes: list[tuple[Stock, bool]]) -> None:
+        """Publishes ``inventory.low_stock`` for each SKU that just fell below its threshold."""
+        for stock, was_low in changes:
+            if _low_state(stock) and not was_low:
+                await uow.publish(
+                    "inventory.low_stock",
+                    {
+                        "sku": stock.sku,
+                        "available": stock.available,
+                        "threshold": stock.low_stock_threshold,
+                    },
+                    subject=stock.sku,
+                    source=SOURCE,
+                )
+
+    @staticmethod
+    async def _load(
+        uow: UnitOfWork, reservation_id: uuid.UUID, *, for_update: bool = False
+    ) -> Reservation:
+        reservation = await repository.reservation(
+            uow.session, reservation_id, for_update=for_update
+        )
+        if reservation is None:
+            raise ReservationNotFound("There is no such reservation.")
+        return reservation
+
+
+def _available(stock: Stock | None) -> int:
+    return stock.available if stock else 0
+
+
+def _low_state(stock: Stock) -> bool:
+    """Below its threshold: the state whose onset ``inventory.low_stock`` announces."""
+    return stock.available < stock.low_stock_threshold
