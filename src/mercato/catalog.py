@@ -160,6 +160,15 @@ _SERVICES: tuple[Service, ...] = (
         buckets=("product-images",),
     ),
     Service(
+        name="inventory",
+        summary="Stock per SKU, reservations with expiry",
+        port=8104,
+        database="mercato_inventory",
+        publishes=("inventory.low_stock",),
+        route_prefixes=(_api("/inventory"),),
+        public_routes=(Route("GET", _api("/inventory/{sku}")),),
+    ),
+    Service(
         name="payment",
         summary="Charges, refunds, sandbox card processor",
         port=8106,
