@@ -23,6 +23,13 @@ from nats.js import JetStreamContext
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
+from mercato.platform.context import (
+    TraceContext,
+    current_request_id,
+    current_trace,
+    request_id_var,
+    trace_var,
+)
 from mercato.platform.db import Database, UnitOfWork, new_metadata
 from mercato.platform.events import (
     Event,
@@ -446,3 +453,31 @@ async def test_an_event_bus_relays_and_consumes_end_to_end(rig, engines):
         await bus.stop()
     with pytest.raises(ConnectionError):
         await bus.check()
+
+
+async def test_the_trace_and_request_id_travel_with_the_event(rig):
+    parent = TraceContext.new()
+    tokens = (trace_var.set(parent), request_id_var.set("req-from-auth"))
+    try:
+        [event_id] = await rig.publish(1)
+    finally:
+        trace_var.reset(tokens[0])
+        request_id_var.reset(tokens[1])
+    await rig.relay().relay_once()
+    seen: list[tuple[TraceContext | None, str | None]] = []
+
+    async def handler(event: Event, uow: UnitOfWork) -> None:
+        seen.append((current_trace(), current_request_id()))
+        await record_effect(event, uow)
+
+    rig.run(rig.consumer(handler))
+
+    async def handled() -> bool:
+        return await rig.effects() == {event_id: 1}
+
+    await eventually(handled, "the event was not handled")
+    [(trace, request_id)] = seen
+    assert trace is not None
+    assert trace.trace_id == parent.trace_id
+    assert trace.span_id != parent.span_id
+    assert request_id == "req-from-auth"
