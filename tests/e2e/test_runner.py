@@ -451,6 +451,25 @@ def test_a_subset_starts_only_what_it_needs_and_a_killed_runner_takes_its_childr
         shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
+def test_an_engine_that_dies_stops_the_platform() -> None:
+    data_dir = new_data_dir()
+    running = RunningPlatform(data_dir, free_offset(), services=["auth"]).start()
+    try:
+        nats = running.wait_running().engine("nats")
+        assert nats is not None
+        assert nats.pid is not None
+        children = running.descendants()
+        os.kill(nats.pid, signal.SIGKILL)
+        assert running.process is not None
+        assert running.process.wait(STOP_DEADLINE) == 1
+        assert_gone(children, data_dir)
+        assert "nats exited" in running.output_tail(100)
+        assert not statefile.state_path(data_dir).exists()
+    finally:
+        running.kill()
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
 def test_external_engines_are_used_instead_of_embedded_ones() -> None:
     base = new_data_dir().parent
     postgres = Postgres(base / "external-pg", port=free_port(), password="external-password")
