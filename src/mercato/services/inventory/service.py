@@ -193,7 +193,7 @@ class Inventory:
             if reservation.status != "held":
                 raise ReservationNotHeld(
                     f"The reservation is {reservation.status}; it cannot be committed.",
-                    status=reservation.status,
+                    reservation_status=reservation.status,
                 )
             stock = await repository.lock_stock(uow.session, [i.sku for i in reservation.items])
             now = utcnow()
