@@ -20,6 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -93,6 +94,30 @@ class Child:
             return sum(sum(p.cpu_times()[:2]) for p in tree)
         except psutil.NoSuchProcess:
             return float("nan")
+
+    def answers(self) -> Counter[int]:
+        """HTTP statuses the service answered, from the chassis's JSON access log."""
+        counts: Counter[int] = Counter()
+        with contextlib.suppress(OSError), self.log_path.open(errors="replace") as log:
+            for line in log:
+                if '"mercato.access"' not in line:
+                    continue
+                with contextlib.suppress(ValueError):
+                    counts[int(json.loads(line)["status"])] += 1
+        return counts
+
+    def errors_logged(self, limit: int = 3) -> list[str]:
+        """The first few error messages in the service's JSON log."""
+        found: list[str] = []
+        with contextlib.suppress(OSError), self.log_path.open(errors="replace") as log:
+            for line in log:
+                if '"level": "error"' in line or '"level":"error"' in line:
+                    with contextlib.suppress(ValueError):
+                        entry = json.loads(line)
+                        found.append(f"{entry.get('logger')}: {entry.get('message')}")
+                if len(found) >= limit:
+                    break
+        return found
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the process's log."""

@@ -223,6 +223,11 @@ def logins(
                 f"non-2xx {result.non_2xx} load {result.load_before:.2f}"
             )
         rss = {"auth": identity.auth.rss_mib(), "gateway": identity.gateway.rss_mib()}
+        for child in (identity.auth, identity.gateway):
+            answers = dict(sorted(child.answers().items()))
+            progress(f"{child.name} answered (status: count) {answers}")
+            for error in child.errors_logged():
+                progress(f"  {child.name} logged: {error}")
     return series, rss
 
 
@@ -252,6 +257,19 @@ def main() -> int:
         )
     after = machine_state()
 
+    if args.json:
+        path = write_results(
+            "argon2_logins",
+            {
+                "args": vars(args),
+                "before": before,
+                "after": after,
+                "hashing": hash_rows,
+                "logins": series,
+                "rss": rss,
+            },
+        )
+        progress(f"wrote {path}")
     print(f"\nargon2id, {args.hashes} hashes x {args.rounds} rounds, medians; {before['uptime']}")
     print_table(
         ["parameters", "set", "ms / hash (1 thread)", "hashes/s (2 threads)", "peak MiB / hash"],
@@ -275,19 +293,6 @@ def main() -> int:
             ],
         )
         print("\nRSS after the load (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in rss.items()))
-    if args.json:
-        path = write_results(
-            "argon2_logins",
-            {
-                "args": vars(args),
-                "before": before,
-                "after": after,
-                "hashing": hash_rows,
-                "logins": series,
-                "rss": rss,
-            },
-        )
-        progress(f"wrote {path}")
     return 0
 
 

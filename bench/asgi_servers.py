@@ -120,6 +120,19 @@ def main() -> int:
         for variant, child in children.items():
             loaded_rss[variant] = child.rss_mib()
 
+    if args.json:
+        path = write_results(
+            "asgi_servers",
+            {
+                "args": vars(args),
+                "before": before,
+                "after": after,
+                "series": series,
+                "idle_rss_mib": idle_rss,
+                "loaded_rss_mib": loaded_rss,
+            },
+        )
+        progress(f"wrote {path}")
     print(
         f"\n{args.connections} connections, {args.duration:g}s x {args.rounds} rounds, medians; "
         f"{before['uptime']}"
@@ -151,25 +164,13 @@ def main() -> int:
             "req/s",
             "p99 ms",
             "vs uvicorn",
+            "CPU us/req",
             "RSS idle MiB",
             "RSS after MiB",
             "errors",
         ],
         rows,
     )
-    if args.json:
-        path = write_results(
-            "asgi_servers",
-            {
-                "args": vars(args),
-                "before": before,
-                "after": after,
-                "series": series,
-                "idle_rss_mib": idle_rss,
-                "loaded_rss_mib": loaded_rss,
-            },
-        )
-        progress(f"wrote {path}")
     return 0
 
 

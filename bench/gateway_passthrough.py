@@ -90,7 +90,16 @@ def main() -> int:
             )
         after = machine_state()
         rss = {child.name: child.rss_mib() for child in processes.children}
+        for child in (identity.auth, identity.gateway):
+            answers = dict(sorted(child.answers().items()))
+            progress(f"{child.name} answered (status: count) {answers}")
 
+    if args.json:
+        path = write_results(
+            "gateway_passthrough",
+            {"args": vars(args), "before": before, "after": after, "series": series, "rss": rss},
+        )
+        progress(f"wrote {path}")
     print(f"\nGET {ROUTE}, {args.duration:g}s x {args.rounds} rounds, medians; {before['uptime']}")
     rows = []
     for c in concurrencies:
@@ -126,12 +135,6 @@ def main() -> int:
         rows,
     )
     print("\nRSS after the load (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in rss.items()))
-    if args.json:
-        path = write_results(
-            "gateway_passthrough",
-            {"args": vars(args), "before": before, "after": after, "series": series, "rss": rss},
-        )
-        progress(f"wrote {path}")
     return 0
 
 

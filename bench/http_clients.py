@@ -87,6 +87,12 @@ def main() -> int:
             )
     after = machine_state()
 
+    if args.json:
+        path = write_results(
+            "http_clients",
+            {"args": vars(args), "before": before, "after": after, "series": series},
+        )
+        progress(f"wrote {path}")
     direct = series["direct"].median("requests_per_second")
     print(
         f"\n{args.connections} connections, {args.duration:g}s x {args.rounds} rounds, medians; "
@@ -120,12 +126,6 @@ def main() -> int:
     aiohttp_rps = series["aiohttp"].median("requests_per_second")
     httpx_rps = series["httpx"].median("requests_per_second")
     print(f"\naiohttp / httpx: {aiohttp_rps / httpx_rps:.1f}x")
-    if args.json:
-        path = write_results(
-            "http_clients",
-            {"args": vars(args), "before": before, "after": after, "series": series},
-        )
-        progress(f"wrote {path}")
     return 0
 
 
