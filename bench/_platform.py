@@ -32,6 +32,7 @@ class Identity:
     gateway_url: str
     auth: Child
     gateway: Child
+    engines: dict[str, Child]
 
 
 def start_identity(processes: Processes, *, auth_env: dict[str, str] | None = None) -> Identity:
@@ -97,7 +98,7 @@ def start_identity(processes: Processes, *, auth_env: dict[str, str] | None = No
     )
     progress("waiting for gateway")
     wait_http(urls["gateway"] + "/ready", gateway)
-    return Identity(urls["auth"], urls["gateway"], auth, gateway)
+    return Identity(urls["auth"], urls["gateway"], auth, gateway, {c.name: c for _, c in started})
 
 
 def _server(name: str) -> list[str]:

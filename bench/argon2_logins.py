@@ -85,6 +85,20 @@ def chassis_cost() -> Cost:
     )
 
 
+def parameter_sets() -> list[Cost]:
+    """The reference sets, with auth's current one marked (or added when it differs)."""
+    chosen = chassis_cost()
+    same = [cost for cost in COSTS if cost.name == chosen.name]
+    if not same:
+        return [*COSTS, chosen]
+    return [
+        Cost(f"{cost.label} = {chosen.label}", cost.time_cost, cost.memory_kib, cost.parallelism)
+        if cost in same
+        else cost
+        for cost in COSTS
+    ]
+
+
 COSTS = (
     Cost("argon2-cffi default (RFC 9106 low-memory)", 3, 64 * 1024, 4),
     Cost("OWASP minimum, 46 MiB", 1, 46 * 1024, 1),
@@ -215,11 +229,13 @@ def logins(
                 duration=duration,
                 script=script,
                 timeout=30,
+                watch=[identity.auth, identity.gateway, identity.engines["postgres"]],
             )
             series[variant].runs.append(result)
             progress(
                 f"round {round_no} {variant:11} {result.requests_per_second:7.1f} logins/s "
                 f"p50 {result.p50_ms:7.1f} ms p99 {result.p99_ms:7.1f} ms "
+                f"auth CPU {result.cpu_us_per_request('auth') / 1000:5.1f} ms/login "
                 f"non-2xx {result.non_2xx} load {result.load_before:.2f}"
             )
         rss = {"auth": identity.auth.rss_mib(), "gateway": identity.gateway.rss_mib()}
@@ -244,7 +260,7 @@ def main() -> int:
     args = parser.parse_args()
 
     before = machine_state()
-    costs = [*COSTS, chassis_cost()]
+    costs = parameter_sets()
     hash_rows = hashing_costs(costs, args.rounds, args.hashes)
     series: dict[str, Series] = {}
     rss: dict[str, float] = {}
@@ -279,7 +295,17 @@ def main() -> int:
         chosen = chassis_cost()
         print(f"\nPOST /api/v1/auth/login with {chosen.name}, {args.duration:g}s x {args.rounds}")
         print_table(
-            ["path", "connections", "logins/s", "p50 ms", "p99 ms", "failed"],
+            [
+                "path",
+                "connections",
+                "logins/s",
+                "p50 ms",
+                "p99 ms",
+                "auth CPU ms/login",
+                "gateway CPU ms/login",
+                "PostgreSQL CPU ms/login",
+                "failed",
+            ],
             [
                 [
                     variant.split("@")[0],
@@ -287,6 +313,9 @@ def main() -> int:
                     s.median("requests_per_second"),
                     s.median("p50_ms"),
                     s.median("p99_ms"),
+                    s.median_cpu_us("auth") / 1000,
+                    s.median_cpu_us("gateway") / 1000 if variant.startswith("gateway") else "-",
+                    s.median_cpu_us("postgres") / 1000,
                     s.failures,
                 ]
                 for variant, s in series.items()
