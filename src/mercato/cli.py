@@ -35,6 +35,9 @@ def up(
     ),
     log_level: str = typer.Option("info", help="Log level of the services."),
     ready_timeout: float = typer.Option(180.0, help="Seconds to wait for every /ready."),
+    seed: bool = typer.Option(
+        False, "--seed", help="Loads the demo data once every service is ready (mercato seed)."
+    ),
 ) -> None:
     """Starts the engines and every service, supervises them, stops them all on Ctrl-C."""
     from mercato.runner import plan
@@ -42,6 +45,10 @@ def up(
 
     # Run in order once every service is ready (--seed and --monitoring add theirs).
     hooks: list[Hook] = []
+    if seed:
+        from mercato.runner.seed import seed_when_ready
+
+        hooks.append(seed_when_ready)
     options = RunOptions(
         data_dir=data_dir,
         gateway_port=port,
@@ -52,6 +59,33 @@ def up(
         hooks=hooks,
     )
     raise typer.Exit(run(options))
+
+
+@app.command("seed")
+def seed_demo_data(
+    data_dir: Path = DataDirOption,
+    gateway: str | None = typer.Option(
+        None,
+        help="The gateway's URL, for a platform not run from --data-dir (then name an existing "
+        "administrator in MERCATO_SEED_ADMIN_EMAIL and MERCATO_SEED_ADMIN_PASSWORD).",
+    ),
+) -> None:
+    """Loads demo products, pictures, stock and a customer; a second run changes nothing."""
+    from mercato.runner.admin import AdminError
+    from mercato.runner.seed import SeedError, demo_login_hint, seed
+
+    try:
+        report = seed(
+            data_dir,
+            environ=os.environ,
+            say=lambda message: typer.echo(message, err=True),
+            gateway_url=gateway,
+        )
+    except (SeedError, AdminError) as exc:
+        typer.echo(f"failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(report.summary())
+    typer.echo(demo_login_hint())
 
 
 @app.command()
