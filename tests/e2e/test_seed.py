@@ -1,0 +1,91 @@
+"""`mercato up --seed` and `mercato seed` end to end: the runner in a subprocess, the demo
+data through its gateway, a second load changing nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from mercato.runner import seed
+from tests.e2e.test_runner import (
+    MERCATO,
+    RunningPlatform,
+    eventually,
+    free_offset,
+    mercato,
+    new_data_dir,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+class SeededPlatform(RunningPlatform):
+    """`mercato up --seed` with the services the demo data needs."""
+
+    def start(self) -> SeededPlatform:
+        args = ["up", "--seed", "--data-dir", str(self.data_dir), "--port-offset", str(self.offset)]
+        args += ["--services", "gateway,product,inventory"]
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.output = self.data_dir.parent / f"up-{uuid.uuid4().hex[:6]}.out"
+        with open(self.output, "wb") as out:
+            self.process = subprocess.Popen(
+                [*MERCATO, *args], stdout=out, stderr=subprocess.STDOUT, env=self.env
+            )
+        return self
+
+
+@pytest.fixture(scope="module")
+def platform() -> Iterator[SeededPlatform]:
+    running = SeededPlatform(new_data_dir(), free_offset()).start()
+    try:
+        running.wait_running()
+        yield running
+    finally:
+        running.kill()
+        shutil.rmtree(running.data_dir.parent, ignore_errors=True)
+
+
+def test_up_with_seed_loads_the_demo_data_and_seed_again_changes_nothing(platform):
+    def seeded() -> bool | None:
+        return True if seed.DEMO_CUSTOMER_EMAIL in platform.output_tail(200) else None
+
+    eventually(seeded, what="the demo data loaded by --seed", deadline=180)
+    assert "demo data not loaded" not in platform.output_tail(200)
+
+    again = mercato("seed", "--data-dir", str(platform.data_dir))
+    assert again.returncode == 0, again.stderr
+    assert "products: 0 created, 30 there" in again.stdout
+    assert "pictures uploaded: 0; SKUs stocked: 0; demo customer already there" in again.stdout
+    assert seed.DEMO_CUSTOMER_PASSWORD in again.stdout
+
+    gateway = platform.url("gateway")
+    listed = httpx.get(f"{gateway}/api/v1/products", params={"limit": 100}, timeout=30).json()
+    assert len(listed["items"]) == len(seed.PRODUCTS)
+    for item in listed["items"][:5]:
+        assert len(item["images"]) == 1
+        picture = httpx.get(item["images"][0]["url"], timeout=30)
+        assert picture.status_code == 200
+        assert picture.content.startswith(b"\x89PNG")
+    stock = httpx.get(f"{gateway}/api/v1/inventory/FUR-TABLE", timeout=30).json()
+    assert stock == {"sku": "FUR-TABLE", "available": 4}
+    login = httpx.post(
+        f"{gateway}/api/v1/auth/login",
+        json={"email": seed.DEMO_CUSTOMER_EMAIL, "password": seed.DEMO_CUSTOMER_PASSWORD},
+        timeout=30,
+    )
+    assert login.status_code == 200
+
+
+def test_seed_without_a_running_platform_says_so():
+    data_dir = new_data_dir()
+    try:
+        refused = mercato("seed", "--data-dir", str(data_dir))
+    finally:
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
+    assert refused.returncode == 1
+    assert "not running" in refused.stderr
