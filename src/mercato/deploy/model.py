@@ -105,7 +105,7 @@ def required_secrets(name: str) -> list[str]:
     try:
         settings_class: type[ServiceSettings] = getattr(importlib.import_module(module), attribute)
     except ModuleNotFoundError as exc:
-        if exc.name != module:
+        if exc.name is None or not (module + ".").startswith(exc.name + "."):
             raise
         settings_class = ServiceSettings  # declared in the catalog, package not written yet
     return settings_class.model_construct(service=name).required_secrets()
