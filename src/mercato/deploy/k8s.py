@@ -816,7 +816,7 @@ def postgres() -> Files:
 def external_secret(name: str, key: str, **target: Any) -> Obj:
     """An ExternalSecret copying one AWS Secrets Manager entry (JSON) into a Secret."""
     return {
-        "apiVersion": "external-secrets.io/v1beta1",
+        "apiVersion": "external-secrets.io/v1",
         "kind": "ExternalSecret",
         "metadata": {**meta(name, "secret"), "annotations": {"argocd.argoproj.io/sync-wave": "0"}},
         "spec": {
@@ -829,7 +829,10 @@ def external_secret(name: str, key: str, **target: Any) -> Obj:
 
 
 def external_db() -> Files:
-    """Per-service database secrets from Secrets Manager (RDS) and a bootstrap Job."""
+    """Per-service database secrets from Secrets Manager (RDS) and a bootstrap Job.
+
+    RDS forces TLS (rds.force_ssl), so the URL asks asyncpg for it (``ssl=require``).
+    """
     objects: list[Obj] = []
     services = model.with_engine("postgres")
     for service in services:
@@ -844,7 +847,7 @@ def external_db() -> Files:
                         "username": "{{ .username }}",
                         "password": "{{ .password }}",
                         "uri": "postgresql://{{ .username }}:{{ .password | urlquery }}"
-                        "@{{ .host }}:{{ .port }}/" + str(database),
+                        "@{{ .host }}:{{ .port }}/" + f"{database}?ssl=require",
                     },
                 },
             )
@@ -1214,7 +1217,7 @@ def overlay(env: Environment, repo: Path) -> Files:
         components.append("../../components/external-secrets")
         files[f"{path}/secret-store.yaml"] = [
             {
-                "apiVersion": "external-secrets.io/v1beta1",
+                "apiVersion": "external-secrets.io/v1",
                 "kind": "SecretStore",
                 "metadata": meta(SECRET_STORE, "secret"),
                 "spec": {

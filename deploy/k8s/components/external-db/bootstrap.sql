@@ -14,6 +14,11 @@ SELECT format('CREATE ROLE %I LOGIN', 'mercato_product') WHERE NOT EXISTS (SELEC
 SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_product', :'product_password')\gexec
 SELECT format('GRANT %I TO CURRENT_USER', 'mercato_product')\gexec
 SELECT format('CREATE DATABASE %I OWNER %I', 'mercato_product', 'mercato_product') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'mercato_product')\gexec
+\getenv inventory_password INVENTORY_PASSWORD
+SELECT format('CREATE ROLE %I LOGIN', 'mercato_inventory') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mercato_inventory')\gexec
+SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_inventory', :'inventory_password')\gexec
+SELECT format('GRANT %I TO CURRENT_USER', 'mercato_inventory')\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', 'mercato_inventory', 'mercato_inventory') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'mercato_inventory')\gexec
 \getenv payment_password PAYMENT_PASSWORD
 SELECT format('CREATE ROLE %I LOGIN', 'mercato_payment') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mercato_payment')\gexec
 SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_payment', :'payment_password')\gexec
