@@ -35,6 +35,9 @@ class Environment:
     nats_replicas: int = 1
     host: str | None = None
     files_host: str | None = None
+    # Set these two for your account (docs/deploy.md, step 6), then `mercato render k8s`.
+    certificate_arn: str | None = None
+    region: str = "eu-central-1"
     # Per-service resources that differ from the baseline (docs/adr/0012).
     resources: dict[str, Resources] = field(default_factory=dict)
     log_level: str = "info"
@@ -76,6 +79,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         external_secrets=True,
         host="stg.shop.example.com",
         files_host="files.stg.shop.example.com",
+        certificate_arn="arn:aws:acm:eu-central-1:000000000000:certificate/mercato-stg",
     ),
     "prod": Environment(
         name="prod",
@@ -87,6 +91,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         nats_replicas=3,
         host="shop.example.com",
         files_host="files.shop.example.com",
+        certificate_arn="arn:aws:acm:eu-central-1:000000000000:certificate/mercato-prod",
         resources=PROD_RESOURCES,
     ),
 }

@@ -1049,7 +1049,7 @@ def namespace(env: Environment) -> Obj:
 
 def ingress(env: Environment) -> Obj:
     """The ALB: HTTPS only (HTTP redirects), the gateway as the one backend, MinIO for files."""
-    if not (env.host and env.files_host):
+    if not (env.host and env.files_host and env.certificate_arn):
         raise ValueError(f"{env.name} has no public host")
     rules = [
         (env.host, "gateway", model.CONTAINER_PORT),
@@ -1065,9 +1065,7 @@ def ingress(env: Environment) -> Obj:
                 "alb.ingress.kubernetes.io/target-type": "ip",
                 "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
                 "alb.ingress.kubernetes.io/ssl-redirect": "443",
-                "alb.ingress.kubernetes.io/certificate-arn": (
-                    f"arn:aws:acm:eu-central-1:000000000000:certificate/mercato-{env.name}"
-                ),
+                "alb.ingress.kubernetes.io/certificate-arn": str(env.certificate_arn),
                 "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
                 "alb.ingress.kubernetes.io/healthcheck-path": "/health",
                 "alb.ingress.kubernetes.io/load-balancer-attributes": (
@@ -1224,7 +1222,7 @@ def overlay(env: Environment, repo: Path) -> Files:
                     "provider": {
                         # Credentials: the External Secrets operator's IRSA role, which
                         # Terraform limits to mercato/<env>/* (deploy/terraform/modules/iam).
-                        "aws": {"service": "SecretsManager", "region": "eu-central-1"}
+                        "aws": {"service": "SecretsManager", "region": env.region}
                     }
                 },
             }
