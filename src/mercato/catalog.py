@@ -169,6 +169,16 @@ _SERVICES: tuple[Service, ...] = (
         public_routes=(Route("GET", _api("/inventory/{sku}")),),
     ),
     Service(
+        name="order",
+        summary="Carts, orders, the checkout saga, idempotency",
+        port=8105,
+        database="mercato_order",
+        depends_on=("product", "inventory", "payment"),
+        publishes=("order.created", "order.confirmed", "order.failed", "order.cancelled"),
+        route_prefixes=(_api("/cart"), _api("/orders")),
+        calls_with_own_identity=True,
+    ),
+    Service(
         name="payment",
         summary="Charges, refunds, sandbox card processor",
         port=8106,
