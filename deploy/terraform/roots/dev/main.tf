@@ -28,6 +28,12 @@ provider "aws" {
   }
 }
 
+variable "admin_cidrs" {
+  description = "CIDRs allowed to reach the Kubernetes API endpoint; empty keeps it private."
+  type        = list(string)
+  default     = []
+}
+
 module "environment" {
   source                   = "../../modules/environment"
   environment              = "dev"
@@ -39,6 +45,7 @@ module "environment" {
   node_desired             = 2
   db_instance_class        = "db.t3.micro"
   db_multi_az              = false
+  admin_cidrs              = var.admin_cidrs
   db_backup_retention_days = 7
 }
 

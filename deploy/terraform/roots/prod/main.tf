@@ -28,6 +28,12 @@ provider "aws" {
   }
 }
 
+variable "admin_cidrs" {
+  description = "CIDRs allowed to reach the Kubernetes API endpoint; empty keeps it private."
+  type        = list(string)
+  default     = []
+}
+
 module "environment" {
   source                   = "../../modules/environment"
   environment              = "prod"
@@ -39,6 +45,7 @@ module "environment" {
   node_desired             = 4
   db_instance_class        = "db.t3.medium"
   db_multi_az              = true
+  admin_cidrs              = var.admin_cidrs
   db_backup_retention_days = 30
 }
 
