@@ -115,7 +115,8 @@ def chassis_app() -> FastAPI:
     from mercato.platform.logging import configure_logging
     from mercato.services.gateway.settings import Settings
 
-    configure_logging("gateway", "info")
+    # BENCH_LOG_LEVEL=warning drops the access-log line, to see what it costs.
+    configure_logging("gateway", os.environ.get("BENCH_LOG_LEVEL", "info"))
     router = APIRouter()
 
     @router.get("/hello")
