@@ -144,6 +144,12 @@ def cases(category_id: uuid.UUID) -> list[tuple[str, Listing, list[Any] | None, 
             "ix_products_category_price_amount_id",
         ),
         (
+            "a category by slug, cheapest",
+            Listing(sort=ProductSort.price_asc, category_slug="shelf-3"),
+            None,
+            "ix_products_category_price_amount_id",
+        ),
+        (
             "a category, by name",
             Listing(sort=ProductSort.name, category_id=category_id),
             None,

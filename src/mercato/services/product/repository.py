@@ -34,6 +34,7 @@ class Listing:
     sort: ProductSort
     q: str | None = None
     category_id: uuid.UUID | None = None
+    category_slug: str | None = None
     min_price: int | None = None
     max_price: int | None = None
 
@@ -117,6 +118,10 @@ def listing_statement(listing: Listing, *, limit: int, after: list[Any] | None) 
         rank = func.ts_rank(Product.search, tsquery, type_=REAL)
     if listing.category_id is not None:
         query = query.where(Product.category_id == listing.category_id)
+    if listing.category_slug is not None:
+        # Resolved inside the query (an InitPlan): one round trip, and still an index scan.
+        by_slug = select(Category.id).where(Category.slug == listing.category_slug)
+        query = query.where(Product.category_id == by_slug.scalar_subquery())
     if listing.min_price is not None:
         query = query.where(Product.price_amount >= listing.min_price)
     if listing.max_price is not None:

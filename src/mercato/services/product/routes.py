@@ -95,15 +95,12 @@ async def list_products(
             "min_price is above max_price.",
             errors=[{"loc": ["query", "min_price"], "msg": "must not exceed max_price"}],
         )
-    category_id = None
-    if category is not None:
-        category_id = await catalog.category_id(category)
-        if category_id is None:
-            return Page[ProductPublic](items=[], next_cursor=None)
+    category_id, category_slug = _category_reference(category)
     listing = Listing(
         sort=sort or (ProductSort.relevance if q else ProductSort.newest),
         q=q,
         category_id=category_id,
+        category_slug=category_slug,
         min_price=min_price,
         max_price=max_price,
     )
@@ -113,6 +110,16 @@ async def list_products(
         return Catalog.listing_cursor_key(listed, listing)
 
     return page_of(rows, page, lambda listed: _public(listed.view), key=key)
+
+
+def _category_reference(reference: str | None) -> tuple[uuid.UUID | None, str | None]:
+    """A category named by its id or by its slug, as (id, slug)."""
+    if reference is None:
+        return None, None
+    try:
+        return uuid.UUID(reference), None
+    except ValueError:
+        return None, reference
 
 
 @router.get("/products/{product_id}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -124,6 +126,37 @@ async def apply_review(event: Event, uow: UnitOfWork) -> None:
         await repository.recount_rating(uow.session, product_id)
 
 
+class PictureUrls:
+    """Presigned download URLs of pictures, each reused for half its lifetime.
+
+    Signing is most of the CPU a listing costs (twenty pictures a page); a URL handed
+    out again stays valid for at least half its lifetime, and browsers may cache it.
+    """
+
+    def __init__(
+        self, store: ObjectStore, bucket: str, *, expires_in: int, capacity: int = 20_000
+    ) -> None:
+        self._store = store
+        self._bucket = bucket
+        self._expires_in = expires_in
+        self._capacity = capacity
+        self._signed: OrderedDict[str, tuple[float, str]] = OrderedDict()
+
+    def url(self, key: str) -> str:
+        """A download URL for object ``key`` valid for at least half its lifetime."""
+        now = time.monotonic()
+        cached = self._signed.get(key)
+        if cached is not None and now - cached[0] < self._expires_in / 2:
+            self._signed.move_to_end(key)
+            return cached[1]
+        url = self._store.presign_download(self._bucket, key, expires_in=self._expires_in)
+        self._signed[key] = (now, url)
+        self._signed.move_to_end(key)
+        if len(self._signed) > self._capacity:
+            self._signed.popitem(last=False)
+        return url
+
+
 class Catalog:
     """The product use cases; each opens and commits its own unit of work."""
 
@@ -139,6 +172,7 @@ class Catalog:
         self._uow = unit_of_work
         self._store = store
         self._bucket = bucket
+        self._urls = PictureUrls(store, bucket, expires_in=settings.image_url_expires_seconds)
 
     # -- categories ---------------------------------------------------------
 
@@ -168,16 +202,6 @@ class Catalog:
             return await repository.categories_page(
                 uow.session, limit=request.limit + 1, after=after
             )
-
-    async def category_id(self, reference: str) -> uuid.UUID | None:
-        """The id of the category named by ``reference`` (its id or its slug), if any."""
-        try:
-            return uuid.UUID(reference)
-        except ValueError:
-            pass
-        async with self._uow() as uow:
-            category = await repository.category_by_slug(uow.session, reference)
-        return category.id if category else None
 
     # -- products -----------------------------------------------------------
 
@@ -412,11 +436,7 @@ class Catalog:
         images = [
             ImageView(
                 id=image.id,
-                url=self._store.presign_download(
-                    self._bucket,
-                    image.key,
-                    expires_in=self._settings.image_url_expires_seconds,
-                ),
+                url=self._urls.url(image.key),
                 content_type=image.content_type,
             )
             for image in product.images
