@@ -157,6 +157,16 @@ class Shop:
             order = await self.order_of(who, order_id)
         return order
 
+    async def wait_charge_refunded(self, order_id: str, seconds: float = 30.0) -> dict[str, Any]:
+        """The order's one succeeded charge, once refunded in full (or when the time is up)."""
+        charge: dict[str, Any] = {}
+        for _ in range(int(seconds / 0.2)):
+            (charge,) = [c for c in await self.charges_of(order_id) if c["status"] == "succeeded"]
+            if charge["refunded"] == charge["amount"]:
+                break
+            await asyncio.sleep(0.2)
+        return charge
+
     async def charges_of(self, order_id: str) -> list[dict[str, Any]]:
         """Every charge payment made for an order."""
         answer = await self.payment.client.get(

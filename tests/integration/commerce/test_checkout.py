@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.conftest import Harness
@@ -176,3 +178,30 @@ async def test_the_idempotency_key_is_required_and_bound_to_its_body(shop):
 
 def _address() -> dict[str, str]:
     return {"name": "H", "line1": "1 Road", "city": "Oslo", "postal_code": "0150", "country": "NO"}
+
+
+async def test_a_reservation_expiring_during_a_slow_charge_fails_the_order_and_refunds(harness):
+    # Stock is held for one second; the slow card answers after three.
+    shop = await open_shop(
+        harness,
+        order={"charge_timeout_seconds": 1.0, "reservation_ttl_seconds": 1},
+        inventory={"sweep_interval_seconds": 0.2},
+    )
+    tent = await shop.new_product("TENT-1", 15000, stock=2)
+    ivy = await shop.shopper("ivy@example.com", card=SLOW)
+    await shop.put_in_cart(ivy, tent, 2)
+
+    placed = await shop.check_out(ivy)
+
+    assert placed.json()["status"] == "pending"
+    for _ in range(100):  # the sweeper gives the expired reservation's units back
+        if await shop.available("TENT-1") == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert await shop.available("TENT-1") == 2
+    order = await shop.wait_order(ivy, placed.json()["id"], lambda o: o["status"] != "pending")
+    assert order["status"] == "failed"
+    assert order["failure"]["reason"] == "reservation_expired"
+    charge = await shop.wait_charge_refunded(order["id"])
+    assert charge["refunded"] == charge["amount"]
+    assert await shop.available("TENT-1") == 2
