@@ -11,6 +11,8 @@ import yaml
 from tests.deploy.conftest import REPO
 
 FRAMEWORKS = ("kubernetes", "terraform", "dockerfile", "github_actions")
+# The first run on a machine installs checkov into its own venv before scanning.
+pytestmark = pytest.mark.timeout(1200)
 
 
 def failures(report: dict[str, Any]) -> list[str]:

@@ -144,6 +144,7 @@ def builder_script(build: Path) -> str:
     return script
 
 
+@pytest.mark.timeout(900)  # pip resolves and fetches every runtime dependency
 def test_builder_stage_builds_a_wheel_set_of_the_chassis_and_one_service(tmp_path: Path) -> None:
     copy_sources(tmp_path / "src")
     script = builder_script(tmp_path)

@@ -3,4 +3,5 @@ CREATE DATABASE "mercato_auth" OWNER "mercato";
 CREATE DATABASE "mercato_user" OWNER "mercato";
 CREATE DATABASE "mercato_product" OWNER "mercato";
 CREATE DATABASE "mercato_inventory" OWNER "mercato";
+CREATE DATABASE "mercato_order" OWNER "mercato";
 CREATE DATABASE "mercato_payment" OWNER "mercato";

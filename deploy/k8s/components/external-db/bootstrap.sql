@@ -19,6 +19,11 @@ SELECT format('CREATE ROLE %I LOGIN', 'mercato_inventory') WHERE NOT EXISTS (SEL
 SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_inventory', :'inventory_password')\gexec
 SELECT format('GRANT %I TO CURRENT_USER', 'mercato_inventory')\gexec
 SELECT format('CREATE DATABASE %I OWNER %I', 'mercato_inventory', 'mercato_inventory') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'mercato_inventory')\gexec
+\getenv order_password ORDER_PASSWORD
+SELECT format('CREATE ROLE %I LOGIN', 'mercato_order') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mercato_order')\gexec
+SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_order', :'order_password')\gexec
+SELECT format('GRANT %I TO CURRENT_USER', 'mercato_order')\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', 'mercato_order', 'mercato_order') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'mercato_order')\gexec
 \getenv payment_password PAYMENT_PASSWORD
 SELECT format('CREATE ROLE %I LOGIN', 'mercato_payment') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mercato_payment')\gexec
 SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_payment', :'payment_password')\gexec
