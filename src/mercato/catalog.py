@@ -26,7 +26,8 @@ class Route:
     def matches(self, method: str, path: str) -> bool:
         """Tells whether a concrete request matches this route."""
         return (
-            method.upper() == self.method and _template_regex(self.path).fullmatch(path) is not None
+            method.upper() == self.method.upper()
+            and _template_regex(self.path).fullmatch(path) is not None
         )
 
 

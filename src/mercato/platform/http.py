@@ -98,7 +98,11 @@ class HttpClients:
         """The shared session; created on first use inside the event loop."""
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
-                limit=self._pool_size, keepalive_timeout=30, ttl_dns_cache=30
+                limit=self._pool_size,
+                # Shorter than the servers' 30 s keep-alive, so the client closes an
+                # idle connection before a server can close it under a new request.
+                keepalive_timeout=15,
+                ttl_dns_cache=30,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
