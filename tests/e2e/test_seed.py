@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from mercato.runner import seed
-from tests.e2e.test_runner import (
+from tests.e2e.support import (
     MERCATO,
     RunningPlatform,
     eventually,
