@@ -124,3 +124,27 @@ def test_generator_never_imports_a_service_statically() -> None:
         assert "mercato.services" not in text, path
         assert "import mercato.runner" not in text, path
         assert "from mercato.runner" not in text, path
+
+
+def test_rules_and_dashboards_from_deploy_monitoring_are_wired(scratch_repo: Path) -> None:
+    rules = scratch_repo / "deploy/monitoring/prometheus"
+    rules.mkdir(parents=True, exist_ok=True)
+    (rules / "availability.yml").write_text(
+        "groups:\n- name: availability\n  rules:\n  - alert: ServiceDown\n"
+        "    expr: up == 0\n    for: 2m\n"
+    )
+    dashboards = scratch_repo / "deploy/monitoring/grafana"
+    dashboards.mkdir(parents=True, exist_ok=True)
+    (dashboards / "overview.json").write_text('{"title": "Mercato overview", "panels": []}')
+    render.write(scratch_repo)
+    objects = kustomize(scratch_repo / "deploy/k8s/overlays/prod")
+    rule = next(o for o in objects if o["kind"] == "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert rule["spec"]["groups"][0]["rules"][0]["alert"] == "ServiceDown"
+    dashboard = next(
+        o
+        for o in objects
+        if o["kind"] == "ConfigMap" and "grafana_dashboard" in o["metadata"].get("labels", {})
+    )
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert "Mercato overview" in dashboard["data"]["overview.json"]
