@@ -87,11 +87,15 @@ class Child:
             return float("nan")
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) used so far by the process and its children."""
+        """CPU time used so far by the process and its children, exited ones included.
+
+        PostgreSQL's backends come and go: an exited child's time moves to its parent's
+        ``children_*`` counters, so those are added for every process of the tree.
+        """
         try:
             root = psutil.Process(self.pid)
             tree = [root, *root.children(recursive=True)]
-            return sum(sum(p.cpu_times()[:2]) for p in tree)
+            return sum(sum(p.cpu_times()[:4]) for p in tree)
         except psutil.NoSuchProcess:
             return float("nan")
 
