@@ -133,13 +133,42 @@ async def test_in_flight_gauge_is_back_to_zero(client):
 
 def test_service_metrics_get_the_service_label():
     metrics = Metrics("shop", version="1", commit="c", env="dev")
-    sold = metrics.counter("shop_items_sold_total", "Items sold.", ["kind"])
+    sold = metrics.counter("mercato_items_sold_total", "Items sold.", ["kind"])
     sold.labels(kind="cup").inc(2)
-    plain = metrics.gauge("shop_open", "Open or not.")
+    plain = metrics.gauge("mercato_shop_open", "Open or not.")
     plain.set(1)
     exposition = metrics.exposition()[0].decode()
-    assert samples(exposition, "shop_items_sold_total") == [({"service": "shop", "kind": "cup"}, 2)]
-    assert samples(exposition, "shop_open") == [({"service": "shop"}, 1)]
+    assert samples(exposition, "mercato_items_sold_total") == [
+        ({"service": "shop", "kind": "cup"}, 2)
+    ]
+    assert samples(exposition, "mercato_shop_open") == [({"service": "shop"}, 1)]
+
+
+def test_known_label_values_are_exported_at_zero_from_the_start():
+    metrics = Metrics("shop", version="1", commit="c", env="dev")
+    metrics.counter(
+        "mercato_shop_logins_total", "Logins.", ["result"], known={"result": ("ok", "refused")}
+    )
+    exposition = metrics.exposition()[0].decode()
+    assert samples(exposition, "mercato_shop_logins_total") == [
+        ({"service": "shop", "result": "ok"}, 0),
+        ({"service": "shop", "result": "refused"}, 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "labels"),
+    [
+        ("shop_items_total", None),  # no mercato_ prefix
+        ("mercato_items", None),  # a counter without _total
+        ("mercato_items_total", ["instance"]),  # a label Prometheus sets itself
+        ("mercato_items_total", ["service"]),  # filled in by the chassis
+    ],
+)
+def test_names_against_the_conventions_are_refused(name, labels):
+    metrics = Metrics("shop", version="1", commit="c", env="dev")
+    with pytest.raises(ValueError, match=name):
+        metrics.counter(name, "Items.", labels)
 
 
 def test_process_metrics_are_exposed():

@@ -1,11 +1,15 @@
 """Prometheus metrics: the chassis' own and a one-liner for each service's.
 
 Label sets stay bounded: routes are templates (``/api/v1/users/{user_id}``), never raw
-paths; unmatched requests share one label.
+paths; unmatched requests share one label. Every name starts with ``mercato_`` and every
+series carries ``service``; docs/observability.md has the conventions.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -21,6 +25,9 @@ from prometheus_client import ProcessCollector as _ProcessCollector
 # Suited to 1 ms to 10 s.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED_ROUTE = "__unmatched__"
+METRIC_NAME = re.compile(r"mercato_[a-z0-9_]+")
+# Prometheus adds these to every series it scrapes; a metric of ours must not use them.
+RESERVED_LABELS = frozenset({"service", "job", "instance", "namespace", "pod", "le", "quantile"})
 
 
 class Metrics:
@@ -48,14 +55,26 @@ class Metrics:
             "mercato_http_requests_in_flight", "HTTP requests being served."
         )
 
-    def counter(self, name: str, doc: str, labels: list[str] | None = None) -> Labelled:
-        """Registers a counter; the ``service`` label is filled in for you."""
-        return Labelled(
-            Counter(name, doc, ["service", *(labels or [])], registry=self.registry), self.service
-        )
+    def counter(
+        self,
+        name: str,
+        doc: str,
+        labels: list[str] | None = None,
+        *,
+        known: Mapping[str, Iterable[str]] | None = None,
+    ) -> Labelled:
+        """Registers a counter; the ``service`` label is filled in for you.
+
+        ``known`` lists label values to export at zero from the start, so that ``rate()``
+        sees the first event and a dashboard shows 0 rather than "no data".
+        """
+        _check(name, labels, counter=True)
+        metric = Counter(name, doc, ["service", *(labels or [])], registry=self.registry)
+        return Labelled(metric, self.service).preset(known)
 
     def gauge(self, name: str, doc: str, labels: list[str] | None = None) -> Labelled:
         """Registers a gauge; the ``service`` label is filled in for you."""
+        _check(name, labels)
         return Labelled(
             Gauge(name, doc, ["service", *(labels or [])], registry=self.registry), self.service
         )
@@ -66,12 +85,15 @@ class Metrics:
         doc: str,
         labels: list[str] | None = None,
         buckets: tuple[float, ...] = LATENCY_BUCKETS,
+        *,
+        known: Mapping[str, Iterable[str]] | None = None,
     ) -> Labelled:
         """Registers a histogram; the ``service`` label is filled in for you."""
+        _check(name, labels)
         metric = Histogram(
             name, doc, ["service", *(labels or [])], registry=self.registry, buckets=buckets
         )
-        return Labelled(metric, self.service)
+        return Labelled(metric, self.service).preset(known)
 
     def exposition(self) -> tuple[bytes, str]:
         """The registry in the Prometheus text format, with its content type."""
@@ -93,5 +115,24 @@ class Labelled:
         """The child series for ``labels``."""
         return self._metric.labels(service=self._service, **labels)
 
+    def preset(self, known: Mapping[str, Iterable[str]] | None) -> Labelled:
+        """Creates the child of every combination of ``known`` label values (at zero)."""
+        if known:
+            names = list(known)
+            for values in itertools.product(*(tuple(known[n]) for n in names)):
+                self.labels(**dict(zip(names, values, strict=True)))
+        return self
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._metric.labels(service=self._service), name)
+
+
+def _check(name: str, labels: list[str] | None, *, counter: bool = False) -> None:
+    """Refuses names and labels that break the conventions (docs/observability.md)."""
+    if not METRIC_NAME.fullmatch(name):
+        raise ValueError(f"metric {name!r}: names are snake_case and start with 'mercato_'")
+    if counter and not name.endswith("_total"):
+        raise ValueError(f"counter {name!r}: counter names end with '_total'")
+    clashing = RESERVED_LABELS.intersection(labels or [])
+    if clashing:
+        raise ValueError(f"metric {name!r}: labels {sorted(clashing)} are reserved")
