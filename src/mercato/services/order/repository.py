@@ -84,13 +84,17 @@ async def claim_checkout_key(
 
 async def complete_checkout_requests(
     session: AsyncSession, *, order_id: uuid.UUID, status: int, body: dict[str, Any], now: datetime
-) -> None:
-    """Stores the response of checkouts of the order that have none yet (the first wins)."""
-    await session.execute(
+) -> int:
+    """Stores the response of checkouts of the order that have none yet (the first wins).
+
+    Returns how many it completed.
+    """
+    result = await session.execute(
         update(CheckoutRequest)
         .where(CheckoutRequest.order_id == order_id, CheckoutRequest.response_status.is_(None))
         .values(response_status=status, response_body=body, completed_at=now)
     )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def forget_checkout_requests(session: AsyncSession, *, before: datetime) -> int:

@@ -78,10 +78,8 @@ class Saga:
 
     async def advance(self, order_id: uuid.UUID) -> Order:
         """Drives the order as far as it can go now; returns it as it stands."""
-        while True:
-            order = await self.load(order_id)
-            if order.step is None:
-                return order
+        order = await self.load(order_id)
+        while order.step is not None:
             try:
                 moved = await self._run_step(order)
             except (ServiceUnavailable, GatewayTimeout) as exc:
@@ -90,10 +88,12 @@ class Saga:
                     exc.detail,
                     extra={"order_id": str(order.id), "step": order.step},
                 )
-                moved = False
-            if not moved:
+                moved = None
+            if moved is None:
                 await self._postpone(order)
                 return await self.load(order_id)
+            order = moved
+        return order
 
     async def load(self, order_id: uuid.UUID) -> Order:
         """The order as committed now."""
@@ -166,7 +166,7 @@ class Saga:
 
     # -- steps --------------------------------------------------------------
 
-    async def _run_step(self, order: Order) -> bool:
+    async def _run_step(self, order: Order) -> Order | None:
         if (
             order.status == PENDING
             and order.step in (RESERVE, CHARGE, COMMIT)
@@ -182,7 +182,7 @@ class Saga:
         }[order.step or ""]
         return await step(order)
 
-    async def _reserve(self, order: Order) -> bool:
+    async def _reserve(self, order: Order) -> Order | None:
         lines = [StockLine(item.sku, item.quantity) for item in order.items]
         try:
             reservation_id = await self._stock.reserve(
@@ -196,11 +196,11 @@ class Saga:
                 failure_reason="out_of_stock",
                 failure_detail={"short": short.short},
             )
-        await self._transition(order, step=CHARGE, reservation_id=reservation_id)
+        reserved = await self._transition(order, step=CHARGE, reservation_id=reservation_id)
         await faults.point("order.after_reserve")
-        return True
+        return reserved
 
-    async def _charge(self, order: Order) -> bool:
+    async def _charge(self, order: Order) -> Order | None:
         try:
             charge = await self._cashier.charge(
                 key=order.charge_key,
@@ -211,7 +211,7 @@ class Saga:
                 customer_id=order.user_id,
             )
         except ChargeInProgress:
-            return False
+            return None
         except PaymentRefused as refused:
             return await self._transition(
                 order,
@@ -220,9 +220,9 @@ class Saga:
                 failure_detail={"message": refused.detail},
             )
         if charge.status == "succeeded":
-            await self._transition(order, step=COMMIT, charge_id=charge.id)
+            charged = await self._transition(order, step=COMMIT, charge_id=charge.id)
             await faults.point("order.after_charge")
-            return True
+            return charged
         if charge.status == "declined":
             return await self._transition(
                 order,
@@ -231,9 +231,9 @@ class Saga:
                 failure_reason="payment_declined",
                 failure_detail={"decline_code": charge.decline_code},
             )
-        return False
+        return None
 
-    async def _commit(self, order: Order) -> bool:
+    async def _commit(self, order: Order) -> Order | None:
         assert order.reservation_id is not None
         try:
             await self._stock.commit(order.reservation_id)
@@ -249,7 +249,7 @@ class Saga:
             )
         return await self._transition(order, status=CONFIRMED, step=None)
 
-    async def _release(self, order: Order) -> bool:
+    async def _release(self, order: Order) -> Order | None:
         if order.reservation_id is not None:
             await self._stock.release(order.reservation_id)
         if order.status == CONFIRMED:
@@ -258,10 +258,10 @@ class Saga:
             order, status=FAILED, step=REFUND if order.needs_refund else None
         )
 
-    async def _refund(self, order: Order) -> bool:
+    async def _refund(self, order: Order) -> Order | None:
         charges = await self._cashier.charges_for(order.id)
         if any(c.status == "processing" for c in charges):
-            return False
+            return None
         for charge in charges:
             if charge.status == "succeeded" and charge.refunded < charge.amount:
                 with contextlib.suppress(NothingToRefund):
@@ -270,7 +270,7 @@ class Saga:
             return await self._transition(order, status=CANCELLED, step=None)
         return await self._transition(order, step=None)
 
-    async def _give_up(self, order: Order) -> bool:
+    async def _give_up(self, order: Order) -> Order | None:
         log.warning(
             "giving up on a pending order",
             extra={"order_id": str(order.id), "step": order.step},
@@ -290,43 +290,45 @@ class Saga:
         age = utcnow() - order.created_at
         return age.total_seconds() > self._settings.pending_timeout_seconds
 
-    async def _transition(self, order: Order, **changes: Any) -> bool:
+    async def _transition(self, order: Order, **changes: Any) -> Order:
         """Applies ``changes`` if the order is still where ``order`` saw it, with its event.
 
-        Returns True either way: if someone else moved the order on, the caller reloads it.
+        Returns the order as it now stands: changed, or as someone else moved it on.
         """
         async with self._uow() as uow:
             current = await repository.order_for_update(uow.session, order.id)
-            if current is None or (current.status, current.step) != (order.status, order.step):
-                return True
-            before = current.status
-            now = utcnow()
-            for name, value in changes.items():
-                setattr(current, name, value)
-            current.attempts = 0
-            current.lease_until = now + self._lease
-            current.updated_at = now
-            if current.status != before:
-                await uow.publish(
-                    f"order.{current.status}",
-                    order_event_data(current),
-                    subject=current.id,
-                    source=SOURCE,
+            moved_on = current is None or (current.status, current.step) != (
+                order.status,
+                order.step,
+            )
+            if current is not None and not moved_on:
+                await self._apply(uow, current, changes)
+        if current is None or moved_on:
+            return await self.load(order.id)
+        return current
+
+    async def _apply(self, uow: UnitOfWork, order: Order, changes: dict[str, Any]) -> None:
+        """Changes the locked order; writes its event and the checkout's answer; commits."""
+        before = order.status
+        now = utcnow()
+        for name, value in changes.items():
+            setattr(order, name, value)
+        order.attempts = 0
+        order.lease_until = now + self._lease
+        order.updated_at = now
+        if order.status != before:
+            await uow.publish(
+                f"order.{order.status}", order_event_data(order), subject=order.id, source=SOURCE
+            )
+            if order.status == CONFIRMED:
+                await repository.remove_cart_lines(
+                    uow.session, order.user_id, [i.product_id for i in order.items]
                 )
-                if current.status == CONFIRMED:
-                    await repository.remove_cart_lines(
-                        uow.session, current.user_id, [i.product_id for i in current.items]
-                    )
-                if before == PENDING:
-                    await repository.complete_checkout_requests(
-                        uow.session,
-                        order_id=current.id,
-                        status=201,
-                        body=self._present(current),
-                        now=now,
-                    )
-            await uow.commit()
-        return True
+            if before == PENDING:
+                await repository.complete_checkout_requests(
+                    uow.session, order_id=order.id, status=201, body=self._present(order), now=now
+                )
+        await uow.commit()
 
     async def _postpone(self, order: Order) -> None:
         """Leaves the order for the recovery job, a little later each time."""

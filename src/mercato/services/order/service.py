@@ -267,15 +267,15 @@ class Orders:
 
         order = await self._saga.advance(order.id)
         status = 202 if order.status == PENDING else 201
+        body = order_document(order)
         async with self._uow() as uow:
-            await repository.complete_checkout_requests(
-                uow.session,
-                order_id=order.id,
-                status=status,
-                body=order_document(order),
-                now=utcnow(),
+            completed = await repository.complete_checkout_requests(
+                uow.session, order_id=order.id, status=status, body=body, now=utcnow()
             )
             await uow.commit()
+            if completed:
+                return CheckoutResponse(status, body, replayed=False)
+            # The saga stored the answer when the order settled: that one is the first.
             stored = await repository.checkout_request(uow.session, user_id, key)
         assert stored is not None
         assert stored.response_status is not None
