@@ -1315,6 +1315,8 @@ def overlay(env: Environment, repo: Path) -> Files:
             f"MERCATO_ENV={env.name}",
             f"MERCATO_LOG_LEVEL={env.log_level}",
             f"MERCATO_S3_PUBLIC_ENDPOINT={env.s3_public_endpoint}",
+            # JetStream keeps the events stream on as many NATS nodes as run.
+            f"MERCATO_EVENT_STREAM_REPLICAS={env.nats_replicas}",
         ],
     }
     config_maps: list[Obj] = [environment]

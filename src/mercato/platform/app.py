@@ -98,6 +98,7 @@ class Platform:
                 metrics=self.metrics,
                 publishes=bool(self.spec.publishes),
                 handlers=handlers,
+                stream_replicas=settings.event_stream_replicas,
             )
             self._checks["events"] = self.events.check
 

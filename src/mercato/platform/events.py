@@ -85,12 +85,13 @@ def subject_for(prefix: str, event_type: str) -> str:
     return f"{prefix}.events.{event_type}"
 
 
-async def ensure_stream(js: JetStreamContext, prefix: str) -> None:
+async def ensure_stream(js: JetStreamContext, prefix: str, *, replicas: int = 1) -> None:
     """Creates the events stream, or brings its configuration up to date."""
     config = StreamConfig(
         name=stream_name(prefix),
         subjects=[f"{prefix}.events.>"],
         storage=StorageType.FILE,
+        num_replicas=replicas,
         max_age=STREAM_MAX_AGE.total_seconds(),
         duplicate_window=DUPLICATE_WINDOW.total_seconds(),
     )
@@ -404,8 +405,10 @@ class EventBus:
         metrics: Metrics,
         publishes: bool,
         handlers: Mapping[str, Handler],
+        stream_replicas: int = 1,
     ) -> None:
         self.service = service
+        self.stream_replicas = stream_replicas
         self.url = url
         self.prefix = prefix
         self._database = database
@@ -434,7 +437,7 @@ class EventBus:
             connect_timeout=2,
             allow_reconnect=True,
         )
-        await ensure_stream(self.js, self.prefix)
+        await ensure_stream(self.js, self.prefix, replicas=self.stream_replicas)
         if self._publishes:
             self.relay = OutboxRelay(
                 database=self._database, js=self.js, prefix=self.prefix, metrics=self._metrics

@@ -65,6 +65,8 @@ class ServiceSettings(BaseSettings):
 
     nats_url: str | None = None
     event_prefix: str = "mercato"
+    # Copies of the events stream JetStream keeps: the number of NATS nodes (3 in prod).
+    event_stream_replicas: int = 1
 
     s3_endpoint: str | None = None
     s3_public_endpoint: str | None = None
