@@ -10,11 +10,13 @@ from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from pydantic import BaseModel, Field
 
 from mercato.catalog import API_PREFIX
 from mercato.platform.app import Platform
-from mercato.platform.context import current_request_id, current_trace
+from mercato.platform.context import TraceContext, current_request_id, current_trace
 from mercato.platform.errors import Conflict
 from mercato.platform.settings import ServiceSettings
 from mercato.runner.engines import free_port
@@ -65,6 +67,27 @@ def test_router() -> APIRouter:
 
 # Not a test, whatever its name says.
 test_router.__test__ = False  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def in_trace(trace_context: TraceContext | None) -> Iterator[None]:
+    """Makes ``trace_context`` the current span, as a request carrying it would (None: no trace)."""
+    if trace_context is None:
+        token = otel_context.attach(otel_context.Context())
+    else:
+        span = trace.NonRecordingSpan(
+            trace.SpanContext(
+                int(trace_context.trace_id, 16),
+                int(trace_context.span_id, 16),
+                is_remote=True,
+                trace_flags=trace.TraceFlags(int(trace_context.flags, 16)),
+            )
+        )
+        token = otel_context.attach(trace.set_span_in_context(span, otel_context.Context()))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def gateway_settings(**overrides: Any) -> ServiceSettings:

@@ -11,14 +11,14 @@ import pytest
 
 from mercato.platform.context import (
     TraceContext,
-    outgoing_traceparent,
+    current_trace,
     request_id_var,
     sane_request_id,
-    trace_var,
     user_id_var,
 )
 from mercato.platform.logging import JsonFormatter, configure_logging
-from tests.chassis import captured_logs, served, tiny_app
+from mercato.platform.tracing import PROPAGATING
+from tests.chassis import captured_logs, in_trace, served, tiny_app
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN_ID = "00f067aa0ba902b7"
@@ -112,19 +112,43 @@ def test_a_new_trace_is_well_formed():
     assert TraceContext.parse(trace.traceparent) == trace
 
 
-def test_outgoing_traceparent_is_a_child_of_the_current_span():
-    token = trace_var.set(TraceContext.parse(TRACEPARENT))
-    try:
-        outgoing = TraceContext.parse(outgoing_traceparent())
-    finally:
-        trace_var.reset(token)
-    assert outgoing is not None
-    assert outgoing.trace_id == TRACE_ID
-    assert outgoing.span_id != SPAN_ID
+def test_the_current_trace_is_the_current_span():
+    with in_trace(TraceContext.parse(TRACEPARENT)):
+        assert current_trace() == TraceContext(TRACE_ID, SPAN_ID, "01")
+    with in_trace(None):
+        assert current_trace() is None
 
 
-def test_outgoing_traceparent_without_context_starts_a_trace():
-    assert TraceContext.parse(outgoing_traceparent()) is not None
+def test_a_span_started_inside_a_trace_is_a_child_of_the_current_span():
+    # Tracing off: spans record nothing but each still gets its own id in the trace.
+    with in_trace(TraceContext.parse(TRACEPARENT)), PROPAGATING.start_as_current_span("x"):
+        inside = current_trace()
+    assert inside is not None
+    assert inside.trace_id == TRACE_ID
+    assert inside.span_id != SPAN_ID
+    assert inside.flags == "01"
+    assert TraceContext.parse(inside.traceparent) == inside
+
+
+def test_a_span_keeps_the_parents_sampling_flags():
+    with (
+        in_trace(TraceContext.parse(f"00-{TRACE_ID}-{SPAN_ID}-00")),
+        PROPAGATING.start_as_current_span("x"),
+    ):
+        inside = current_trace()
+    assert inside is not None
+    assert inside.flags == "00"
+
+
+def test_a_span_started_outside_any_trace_starts_one():
+    with in_trace(None), PROPAGATING.start_as_current_span("x"):
+        first = current_trace()
+    with in_trace(None), PROPAGATING.start_as_current_span("x"):
+        second = current_trace()
+    assert first is not None
+    assert second is not None
+    assert TraceContext.parse(first.traceparent) == first
+    assert first.trace_id != second.trace_id
 
 
 # -- JSON logs -------------------------------------------------------------------------
@@ -132,19 +156,16 @@ def test_outgoing_traceparent_without_context_starts_a_trace():
 
 def test_log_lines_are_json_with_request_trace_and_user_ids():
     formatter = JsonFormatter("shop")
-    tokens = (
-        request_id_var.set("req-1"),
-        trace_var.set(TraceContext.parse(TRACEPARENT)),
-        user_id_var.set("user-9"),
-    )
+    tokens = (request_id_var.set("req-1"), user_id_var.set("user-9"))
     try:
         record = logging.LogRecord(
             "mercato.x", logging.WARNING, __file__, 1, "hi %s", ("you",), None
         )
         record.order_id = "o-1"
-        line = json.loads(formatter.format(record))
+        with in_trace(TraceContext.parse(TRACEPARENT)):
+            line = json.loads(formatter.format(record))
     finally:
-        for var, token in zip((request_id_var, trace_var, user_id_var), tokens, strict=True):
+        for var, token in zip((request_id_var, user_id_var), tokens, strict=True):
             var.reset(token)
     assert line["message"] == "hi you"
     assert line["level"] == "warning"

@@ -30,12 +30,14 @@ from mercato.platform.middleware import BodyLimitMiddleware, RequestContextMiddl
 from mercato.platform.s3 import Credentials, ObjectStore
 from mercato.platform.security import JwksCache, ServiceTokenProvider, TokenVerifier
 from mercato.platform.settings import ServiceSettings
+from mercato.platform.tracing import tracing_from_environment
 
 log = logging.getLogger("mercato.platform")
 
 Check = Callable[[], Awaitable[None]]
 Job = Callable[[], Awaitable[None]]
 READINESS_TIMEOUT = 2.0
+SPAN_FLUSH_TIMEOUT = 5.0
 
 
 class Platform:
@@ -54,6 +56,9 @@ class Platform:
         self.metrics = Metrics(
             self.spec.name, version=settings.version, commit=settings.commit, env=settings.env.value
         )
+        self.tracing = tracing_from_environment(
+            self.spec.name, version=settings.version, env=settings.env.value
+        )
         self.http = HttpClients(
             caller=self.spec.name,
             base_url=settings.service_url,
@@ -61,12 +66,14 @@ class Platform:
             timeout=settings.http_timeout_seconds,
             connect_timeout=settings.http_connect_timeout_seconds,
             retries=settings.http_retries,
+            tracing=self.tracing,
         )
         self._checks: dict[str, Check] = {}
         self._jobs: list[tuple[str, Job]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._startup: list[Job] = []
-        self._shutdown: list[Job] = []
+        # Runs last (the list is run backwards): the spans of closing down are exported too.
+        self._shutdown: list[Job] = [self._stop_tracing]
 
         self.database: Database | None = None
         if self.spec.database:
@@ -78,6 +85,7 @@ class Platform:
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
                 pool_timeout=settings.db_pool_timeout_seconds,
+                tracing=self.tracing,
             )
             self._checks["database"] = self.database.check
             self._shutdown.append(self.database.close)
@@ -98,6 +106,7 @@ class Platform:
                 metrics=self.metrics,
                 publishes=bool(self.spec.publishes),
                 handlers=handlers,
+                tracing=self.tracing,
                 stream_replicas=settings.event_stream_replicas,
             )
             self._checks["events"] = self.events.check
@@ -200,6 +209,13 @@ class Platform:
         await asyncio.gather(*(run(n, c) for n, c in self._checks.items()))
         return results
 
+    async def _stop_tracing(self) -> None:
+        # The exporter sends synchronously; an unreachable collector must not hold the
+        # shutdown past its grace period.
+        if self.tracing.enabled:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.to_thread(self.tracing.shutdown), SPAN_FLUSH_TIMEOUT)
+
     async def _check_buckets(self) -> None:
         assert self.store is not None
         for logical in self.spec.buckets:
@@ -267,7 +283,7 @@ class Platform:
         app.state.platform = self
         install_error_handlers(app)
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.settings.max_body_bytes)
-        app.add_middleware(RequestContextMiddleware, metrics=self.metrics)
+        app.add_middleware(RequestContextMiddleware, metrics=self.metrics, tracing=self.tracing)
         app.include_router(self._chassis_router())
         for router in routers:
             app.include_router(router)

@@ -1,7 +1,8 @@
 """Per-request context: request id, W3C trace context, caller identity.
 
 Kept in context variables so logs, outgoing calls and published events pick them up
-without passing them through every function.
+without passing them through every function. The trace context is OpenTelemetry's
+current span (see :mod:`mercato.platform.tracing`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import secrets
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
+
+from opentelemetry import trace
 
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
@@ -43,6 +46,13 @@ class TraceContext:
         """A new span in the same trace."""
         return TraceContext(trace_id=self.trace_id, span_id=secrets.token_hex(8), flags=self.flags)
 
+    @classmethod
+    def of(cls, span: trace.SpanContext) -> TraceContext | None:
+        """An OpenTelemetry span context as a TraceContext; None when it is invalid."""
+        if not span.is_valid:
+            return None
+        return cls(f"{span.trace_id:032x}", f"{span.span_id:016x}", f"{span.trace_flags:02x}")
+
     @property
     def traceparent(self) -> str:
         """This context as a ``traceparent`` header value."""
@@ -50,7 +60,6 @@ class TraceContext:
 
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
-trace_var: ContextVar[TraceContext | None] = ContextVar("trace", default=None)
 user_id_var: ContextVar[str | None] = ContextVar("user_id", default=None)
 bearer_token_var: ContextVar[str | None] = ContextVar("bearer_token", default=None)
 
@@ -69,11 +78,5 @@ def current_request_id() -> str | None:
 
 
 def current_trace() -> TraceContext | None:
-    """The trace context of the work being done, if any."""
-    return trace_var.get()
-
-
-def outgoing_traceparent() -> str:
-    """A ``traceparent`` for a call or event leaving this process: a child span."""
-    trace = trace_var.get()
-    return (trace.child() if trace else TraceContext.new()).traceparent
+    """The trace context of the work being done (the current span), if any."""
+    return TraceContext.of(trace.get_current_span().get_span_context())

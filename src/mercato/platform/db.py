@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import orjson
+from opentelemetry.trace import SpanKind
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -38,8 +39,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from mercato.platform.context import current_request_id, outgoing_traceparent
+from mercato.platform.context import current_request_id
 from mercato.platform.metrics import Metrics
+from mercato.platform.tracing import OFF, Tracing, inject, trace_statements
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -117,6 +119,7 @@ class Database:
         max_overflow: int = 5,
         pool_timeout: float = 5.0,
         echo: bool = False,
+        tracing: Tracing = OFF,
     ) -> None:
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
@@ -129,6 +132,9 @@ class Database:
             echo=echo,
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.tracer = tracing.tracer
+        if tracing.enabled:
+            trace_statements(self.engine.sync_engine, tracing.tracer)
         self.on_commit_with_events: list[Callable[[], None]] = []
 
     async def check(self) -> None:
@@ -223,29 +229,43 @@ class UnitOfWork:
         """Writes an event to the outbox, to be published once this transaction commits."""
         event_id = uuid.uuid4()
         now = utcnow()
-        envelope = {
-            "id": str(event_id),
-            "type": event_type,
-            "source": source,
-            "time": now.isoformat(),
-            "subject": str(subject),
-            "data": data,
-            "traceparent": outgoing_traceparent(),
-            "request_id": current_request_id(),
-            "schema_version": EVENT_SCHEMA_VERSION,
-        }
-        await self.session.execute(
-            text(
-                "INSERT INTO outbox (id, type, subject, envelope, created_at) "
-                "VALUES (:id, :type, :subject, CAST(:envelope AS jsonb), :created_at)"
-            ),
-            {
-                "id": event_id,
-                "type": event_type,
-                "subject": str(subject),
-                "envelope": orjson.dumps(envelope, default=str).decode(),
-                "created_at": now,
+        # The producer span: its context travels in the envelope and the NATS headers, so
+        # every consumer's span joins the trace of the request that caused the event.
+        with self._database.tracer.start_as_current_span(
+            f"create {event_type}",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.operation.type": "create",
+                "messaging.message.id": str(event_id),
+                "mercato.event.type": event_type,
             },
-        )
+        ) as span:
+            carrier: dict[str, str] = {}
+            inject(carrier, span)
+            envelope = {
+                "id": str(event_id),
+                "type": event_type,
+                "source": source,
+                "time": now.isoformat(),
+                "subject": str(subject),
+                "data": data,
+                "traceparent": carrier.get("traceparent"),
+                "request_id": current_request_id(),
+                "schema_version": EVENT_SCHEMA_VERSION,
+            }
+            await self.session.execute(
+                text(
+                    "INSERT INTO outbox (id, type, subject, envelope, created_at) "
+                    "VALUES (:id, :type, :subject, CAST(:envelope AS jsonb), :created_at)"
+                ),
+                {
+                    "id": event_id,
+                    "type": event_type,
+                    "subject": str(subject),
+                    "envelope": orjson.dumps(envelope, default=str).decode(),
+                    "created_at": now,
+                },
+            )
         self._events += 1
         return event_id

@@ -5,6 +5,10 @@ A producer writes events to its outbox table in the same transaction as the chan
 so the broker drops a republish after a crash. A consumer records each event id in its
 inbox table inside the transaction of its handler, so a redelivery never repeats an
 effect. Messages are acknowledged only after that transaction commits.
+
+The trace context of the request that wrote an event travels in the envelope and in
+the message's ``traceparent`` header: the relay's send span and the consumer's process
+span are children of the producer span, so an event's effects join the request's trace.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
+from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 
-from mercato.platform.context import TraceContext, request_id_var, trace_var
+from mercato.platform.context import request_id_var
 from mercato.platform.db import Database, UnitOfWork, utcnow
 from mercato.platform.metrics import Metrics
+from mercato.platform.tracing import OFF, Tracing, extract, fail
 
 log = logging.getLogger("mercato.events")
 
@@ -116,8 +122,10 @@ class OutboxRelay:
         batch_size: int = 100,
         poll_interval: float = 1.0,
         publish_timeout: float = 5.0,
+        tracing: Tracing = OFF,
     ) -> None:
         self._database = database
+        self._tracer = tracing.tracer
         self._js = js
         self._prefix = prefix
         self._batch_size = batch_size
@@ -188,16 +196,26 @@ class OutboxRelay:
                 headers = {"Nats-Msg-Id": str(event_id)}
                 if envelope.get("traceparent"):
                     headers["traceparent"] = envelope["traceparent"]
+                subject = subject_for(self._prefix, event_type)
+                span = self._tracer.start_span(
+                    f"send {event_type}",
+                    context=extract(headers),
+                    kind=SpanKind.CLIENT,
+                    attributes=_messaging(subject, str(event_id), "send"),
+                )
                 try:
                     await self._js.publish(
-                        subject_for(self._prefix, event_type),
+                        subject,
                         orjson.dumps(envelope),
                         headers=headers,
                         timeout=self._publish_timeout,
                     )
                 except Exception as exc:
+                    fail(span, exc)
                     failure = exc
                     break
+                finally:
+                    span.end()
                 done.append(position)
                 self._published.labels(type=event_type).inc()
             # Mark what made it even when a later publish failed, and commit that before
@@ -244,8 +262,10 @@ class InboxConsumer:
         max_deliver: int = 10,
         ack_wait: float = 30.0,
         batch_size: int = 20,
+        tracing: Tracing = OFF,
     ) -> None:
         self._service = service
+        self._tracer = tracing.tracer
         self._database = database
         self._js = js
         self._prefix = prefix
@@ -345,33 +365,52 @@ class InboxConsumer:
         if deliveries > 1:
             self._redelivered.labels(type=event.type).inc()
         handler = self._handlers.get(event.type)
-        trace = TraceContext.parse(event.traceparent)
-        trace_token = trace_var.set(trace.child() if trace else TraceContext.new())
+        # The header is the broker's copy of the envelope's context; either will do.
+        traceparent = (message.headers or {}).get("traceparent") or event.traceparent
+        attributes = _messaging(message.subject, str(event.id), "process")
+        attributes["messaging.consumer.group.name"] = self.durable_name
+        attributes["messaging.message.delivery_count"] = deliveries
         request_token = request_id_var.set(event.request_id)
         try:
-            outcome = await self._process(event, handler)
-        except Exception:
-            if deliveries >= self._max_deliver:
-                log.exception(
-                    "event failed on its last delivery; giving up",
-                    extra={"event_id": str(event.id), "event_type": event.type},
-                )
-                self._outcomes.labels(type=event.type, outcome="failed").inc()
-                await message.term()
-            else:
-                log.warning(
-                    "event handler failed; will retry",
-                    exc_info=True,
-                    extra={"event_id": str(event.id), "deliveries": deliveries},
-                )
-                self._outcomes.labels(type=event.type, outcome="retried").inc()
-                await message.nak(delay=min(60.0, 0.5 * 2**deliveries))
-            return
+            with self._tracer.start_as_current_span(
+                f"process {event.type}",
+                context=extract({"traceparent": traceparent} if traceparent else {}),
+                kind=SpanKind.CONSUMER,
+                attributes=attributes,
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span:
+                try:
+                    outcome = await self._process(event, handler)
+                except Exception as exc:
+                    fail(span, exc)
+                    await self._retry_or_give_up(message, event, deliveries, exc)
+                    return
+                span.set_attribute("mercato.event.outcome", outcome)
+                self._outcomes.labels(type=event.type, outcome=outcome).inc()
+                await message.ack()
         finally:
-            trace_var.reset(trace_token)
             request_id_var.reset(request_token)
-        self._outcomes.labels(type=event.type, outcome=outcome).inc()
-        await message.ack()
+
+    async def _retry_or_give_up(
+        self, message: Msg, event: Event, deliveries: int, exc: Exception
+    ) -> None:
+        if deliveries >= self._max_deliver:
+            log.error(
+                "event failed on its last delivery; giving up",
+                exc_info=exc,
+                extra={"event_id": str(event.id), "event_type": event.type},
+            )
+            self._outcomes.labels(type=event.type, outcome="failed").inc()
+            await message.term()
+        else:
+            log.warning(
+                "event handler failed; will retry",
+                exc_info=exc,
+                extra={"event_id": str(event.id), "deliveries": deliveries},
+            )
+            self._outcomes.labels(type=event.type, outcome="retried").inc()
+            await message.nak(delay=min(60.0, 0.5 * 2**deliveries))
 
     async def _process(self, event: Event, handler: Handler | None) -> str:
         async with self._database.unit_of_work() as uow:
@@ -405,10 +444,12 @@ class EventBus:
         metrics: Metrics,
         publishes: bool,
         handlers: Mapping[str, Handler],
+        tracing: Tracing = OFF,
         stream_replicas: int = 1,
     ) -> None:
         self.service = service
         self.stream_replicas = stream_replicas
+        self._tracing = tracing
         self.url = url
         self.prefix = prefix
         self._database = database
@@ -440,7 +481,11 @@ class EventBus:
         await ensure_stream(self.js, self.prefix, replicas=self.stream_replicas)
         if self._publishes:
             self.relay = OutboxRelay(
-                database=self._database, js=self.js, prefix=self.prefix, metrics=self._metrics
+                database=self._database,
+                js=self.js,
+                prefix=self.prefix,
+                metrics=self._metrics,
+                tracing=self._tracing,
             )
             self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         if self._handlers:
@@ -451,6 +496,7 @@ class EventBus:
                 prefix=self.prefix,
                 handlers=self._handlers,
                 metrics=self._metrics,
+                tracing=self._tracing,
             )
             await self.consumer.setup()
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="inbox-consumer"))
@@ -474,6 +520,16 @@ class EventBus:
         """Raises unless connected to NATS."""
         if self.nc is None or not self.nc.is_connected:
             raise ConnectionError("not connected to NATS")
+
+
+def _messaging(subject: str, message_id: str, operation: str) -> dict[str, str | int]:
+    """Semantic attributes of a messaging span."""
+    return {
+        "messaging.system": "nats",
+        "messaging.destination.name": subject,
+        "messaging.message.id": message_id,
+        "messaging.operation.type": operation,
+    }
 
 
 def _cancelling() -> bool:

@@ -7,8 +7,8 @@ more requests per second than httpx's ``AsyncClient`` on this machine.
 Every call has a timeout that bounds it whole, retries included; only idempotent
 requests are retried (GET, HEAD, PUT, DELETE, or any request carrying an
 ``Idempotency-Key``), on connection failures and 502/503, never after a read timeout;
-the request id, trace context and credentials travel along. A call to a service the
-catalog does not allow raises.
+the request id, trace context and credentials travel along, and each attempt is a client
+span. A call to a service the catalog does not allow raises.
 """
 
 from __future__ import annotations
@@ -19,15 +19,18 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 from multidict import CIMultiDict
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from mercato import catalog
-from mercato.platform.context import bearer_token_var, current_request_id, outgoing_traceparent
+from mercato.platform.context import bearer_token_var, current_request_id
 from mercato.platform.errors import GatewayTimeout, ServiceUnavailable
 from mercato.platform.metrics import Metrics
+from mercato.platform.tracing import OFF, TRACE_HEADERS, Tracing, fail, inject
 
 log = logging.getLogger("mercato.http")
 
@@ -72,8 +75,10 @@ class HttpClients:
         connect_timeout: float = 1.0,
         retries: int = 2,
         pool_size: int = 100,
+        tracing: Tracing = OFF,
     ) -> None:
         self.caller = caller
+        self._tracer = tracing.tracer
         self._base_url = base_url
         self._timeout = timeout
         self._connect_timeout = connect_timeout
@@ -155,16 +160,9 @@ class HttpClients:
                 total=remaining, sock_connect=min(self._connect_timeout, remaining)
             )
             try:
-                async with self.session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=body,
-                    timeout=client_timeout,
-                    allow_redirects=False,
-                ) as response:
-                    payload = await response.read()
-                    reply = Reply(response.status, CIMultiDict(response.headers), payload)
+                reply = await self._attempt(
+                    upstream, method, url, headers, body, client_timeout, attempt - 1
+                )
             except aiohttp.ConnectionTimeoutError as exc:
                 # Connecting took too long: nothing was sent, the upstream is unreachable.
                 self._requests.labels(upstream=upstream, status="unreachable").inc()
@@ -188,6 +186,41 @@ class HttpClients:
             self._latency.labels(upstream=upstream).observe(time.perf_counter() - began)
             return reply
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(
+        self,
+        upstream: str,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: aiohttp.ClientTimeout,
+        resends: int,
+    ) -> Reply:
+        """One try, as one client span whose context the upstream receives."""
+        span = self._tracer.start_span(f"{method} {upstream}", kind=SpanKind.CLIENT)
+        out = {k: v for k, v in headers.items() if k.lower() not in TRACE_HEADERS}
+        inject(out, span)
+        try:
+            async with self.session.request(
+                method,
+                url,
+                headers=out,
+                data=body,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as response:
+                payload = await response.read()
+                reply = Reply(response.status, CIMultiDict(response.headers), payload)
+        except BaseException as exc:
+            fail(span, exc)
+            raise
+        else:
+            if span.is_recording():
+                _describe_client_span(span, upstream, method, url, reply.status, resends)
+        finally:
+            span.end()
+        return reply
 
 
 class ServiceClient:
@@ -214,7 +247,7 @@ class ServiceClient:
     ) -> Reply:
         """Calls ``path`` on the upstream with the caller's or the service's token."""
         method = method.upper()
-        out = {"X-Request-ID": current_request_id() or "", "traceparent": outgoing_traceparent()}
+        out = {"X-Request-ID": current_request_id() or ""}
         token = await self._token(as_service)
         if token:
             out["Authorization"] = f"Bearer {token}"
@@ -240,3 +273,26 @@ class ServiceClient:
                 raise RuntimeError(f"{self._clients.caller} has no service credentials")
             return await self._clients.service_token()
         return bearer_token_var.get()
+
+
+def _describe_client_span(
+    span: Span, upstream: str, method: str, url: str, status: int, resends: int
+) -> None:
+    parsed = urlsplit(url)
+    attributes: dict[str, str | int] = {
+        "http.request.method": method,
+        "http.response.status_code": status,
+        # Without the query: it may carry what a trace store should not keep.
+        "url.full": url.split("?", 1)[0],
+        "peer.service": upstream,
+    }
+    if parsed.hostname:
+        attributes["server.address"] = parsed.hostname
+    if parsed.port:
+        attributes["server.port"] = parsed.port
+    if resends:
+        attributes["http.request.resend_count"] = resends
+    span.set_attributes(attributes)
+    if status >= 400:
+        # Client spans: any 4xx or 5xx answer is a failed call.
+        span.set_status(Status(StatusCode.ERROR))

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from mercato.platform.context import request_id_var, trace_var, user_id_var
+from mercato.platform.context import current_trace, request_id_var, user_id_var
 
 _STANDARD_ATTRS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime"}
@@ -35,7 +35,7 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
-        trace = trace_var.get()
+        trace = current_trace()
         if trace:
             entry["trace_id"] = trace.trace_id
             entry["span_id"] = trace.span_id

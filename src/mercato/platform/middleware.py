@@ -1,4 +1,4 @@
-"""ASGI middleware every service runs: request context, RED metrics, access log, body limit."""
+"""ASGI middleware every service runs: request context and span, metrics, access log, body limit."""
 
 from __future__ import annotations
 
@@ -6,19 +6,19 @@ import logging
 import time
 from typing import Any
 
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mercato.platform.context import (
-    TraceContext,
     bearer_token_var,
     request_id_var,
     sane_request_id,
-    trace_var,
     user_id_var,
 )
 from mercato.platform.errors import PayloadTooLarge, internal_error_response, problem_response
 from mercato.platform.metrics import UNMATCHED_ROUTE, Metrics
+from mercato.platform.tracing import OFF, PROPAGATING, Tracing, extract, fail
 
 access_log = logging.getLogger("mercato.access")
 error_log = logging.getLogger("mercato.errors")
@@ -42,23 +42,42 @@ def route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Sets request id and trace context, measures the request, logs one line for it."""
+    """Sets request id and trace context, traces and measures the request, logs one line."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, tracing: Tracing = OFF) -> None:
         self.app = app
         self.metrics = metrics
+        self.tracer = tracing.tracer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
+        method = scope["method"]
+        # Probes and scrapes keep a span id for their log lines but record no span.
+        quiet = scope["path"] in QUIET_PATHS
+        tracer = PROPAGATING if quiet else self.tracer
+        with tracer.start_as_current_span(
+            method,
+            context=extract(headers),
+            kind=SpanKind.SERVER,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            await self._serve(scope, receive, send, headers, span)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str],
+        span: Span,
+    ) -> None:
         request_id = sane_request_id(headers.get("x-request-id"))
-        parent = TraceContext.parse(headers.get("traceparent"))
-        trace = parent.child() if parent else TraceContext.new()
         tokens = (
             request_id_var.set(request_id),
-            trace_var.set(trace),
             user_id_var.set(None),
             bearer_token_var.set(None),
         )
@@ -81,7 +100,8 @@ class RequestContextMiddleware:
         try:
             try:
                 await self.app(scope, receive, send_with_context)
-            except Exception:
+            except Exception as exc:
+                fail(span, exc)
                 # Answer here, inside the request's context, so the 500 carries its request
                 # id (Starlette's outermost handler runs after the context is gone).
                 if status_sent:
@@ -96,6 +116,8 @@ class RequestContextMiddleware:
             label = method if method in KNOWN_METHODS else OTHER_METHOD
             self.metrics.http_requests.labels(route=route, method=label, status=str(status)).inc()
             self.metrics.http_latency.labels(route=route, method=label).observe(elapsed)
+            if span.is_recording():
+                _describe_server_span(span, scope, headers, label, route, status, request_id)
             level = logging.DEBUG if scope["path"] in QUIET_PATHS else logging.INFO
             access_log.log(
                 level,
@@ -112,9 +134,47 @@ class RequestContextMiddleware:
                 },
             )
             for var, token in zip(
-                (request_id_var, trace_var, user_id_var, bearer_token_var), tokens, strict=True
+                (request_id_var, user_id_var, bearer_token_var), tokens, strict=True
             ):
-                var.reset(token)  # type: ignore[attr-defined]
+                var.reset(token)
+
+
+def _describe_server_span(
+    span: Span,
+    scope: Scope,
+    headers: dict[str, str],
+    method: str,
+    route: str,
+    status: int,
+    request_id: str,
+) -> None:
+    """Names the server span after its route template and adds the HTTP semantic attributes."""
+    span.update_name(f"{method} {route}")
+    server = scope.get("server") or (None, None)
+    client = scope.get("client") or (None, None)
+    attributes: dict[str, str | int] = {
+        "http.request.method": method,
+        "http.route": route,
+        "http.response.status_code": status,
+        "url.path": scope["path"],
+        "url.scheme": scope.get("scheme", "http"),
+        "network.protocol.version": scope.get("http_version", "1.1"),
+        "mercato.request_id": request_id,
+    }
+    if server[0]:
+        attributes["server.address"] = server[0]
+        attributes["server.port"] = int(server[1] or 0)
+    if client[0]:
+        attributes["client.address"] = client[0]
+    if "user-agent" in headers:
+        attributes["user_agent.original"] = headers["user-agent"][:256]
+    user_id = user_id_var.get()
+    if user_id:
+        attributes["enduser.id"] = user_id
+    span.set_attributes(attributes)
+    if status >= 500:
+        # Server spans: 5xx are failures of this service, 4xx are the client's.
+        span.set_status(Status(StatusCode.ERROR))
 
 
 class BodyLimitMiddleware:

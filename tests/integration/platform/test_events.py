@@ -28,7 +28,6 @@ from mercato.platform.context import (
     current_request_id,
     current_trace,
     request_id_var,
-    trace_var,
 )
 from mercato.platform.db import Database, UnitOfWork, new_metadata
 from mercato.platform.events import (
@@ -42,6 +41,7 @@ from mercato.platform.events import (
     subject_for,
 )
 from mercato.platform.metrics import Metrics
+from tests.chassis import in_trace
 from tests.conftest import Databases, EngineSet
 
 EVENT = "user.registered"
@@ -457,12 +457,12 @@ async def test_an_event_bus_relays_and_consumes_end_to_end(rig, engines):
 
 async def test_the_trace_and_request_id_travel_with_the_event(rig):
     parent = TraceContext.new()
-    tokens = (trace_var.set(parent), request_id_var.set("req-from-auth"))
+    token = request_id_var.set("req-from-auth")
     try:
-        [event_id] = await rig.publish(1)
+        with in_trace(parent):
+            [event_id] = await rig.publish(1)
     finally:
-        trace_var.reset(tokens[0])
-        request_id_var.reset(tokens[1])
+        request_id_var.reset(token)
     await rig.relay().relay_once()
     seen: list[tuple[TraceContext | None, str | None]] = []
 

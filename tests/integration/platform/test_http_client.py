@@ -12,16 +12,12 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from mercato.platform.context import (
-    TraceContext,
-    bearer_token_var,
-    request_id_var,
-    trace_var,
-)
+from mercato.platform.context import TraceContext, bearer_token_var, request_id_var
 from mercato.platform.errors import GatewayTimeout, ServiceUnavailable
 from mercato.platform.http import HttpClients, UndeclaredDependencyError
 from mercato.platform.metrics import Metrics
 from mercato.runner.engines import free_port
+from tests.chassis import in_trace
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN_ID = "00f067aa0ba902b7"
@@ -108,11 +104,12 @@ async def clients(metrics: Metrics, upstream: Upstream) -> AsyncIterator[HttpCli
 
 @contextlib.contextmanager
 def request_context(*, request_id: str | None, token: str | None, trace: TraceContext | None):
-    tokens = (request_id_var.set(request_id), bearer_token_var.set(token), trace_var.set(trace))
+    tokens = (request_id_var.set(request_id), bearer_token_var.set(token))
     try:
-        yield
+        with in_trace(trace):
+            yield
     finally:
-        for var, reset in zip((request_id_var, bearer_token_var, trace_var), tokens, strict=True):
+        for var, reset in zip((request_id_var, bearer_token_var), tokens, strict=True):
             var.reset(reset)  # type: ignore[attr-defined]
 
 
@@ -142,6 +139,40 @@ async def test_without_a_caller_nothing_is_invented(clients, upstream):
     assert "Authorization" not in seen.headers
     assert "X-Request-ID" not in seen.headers
     assert TraceContext.parse(seen.headers["traceparent"]) is not None
+
+
+async def test_a_forwarded_traceparent_is_replaced_by_the_calls_own_span(clients, upstream):
+    # What the gateway forwards: the client's trace headers among the others.
+    foreign = f"00-{'a' * 32}-{'b' * 16}-01"
+    with request_context(request_id="r", token=None, trace=TraceContext(TRACE_ID, SPAN_ID)):
+        await clients.send(
+            "auth",
+            "GET",
+            upstream.url + "/x",
+            headers={"TraceParent": foreign, "tracestate": "vendor=1", "x-other": "kept"},
+            body=None,
+            timeout=None,
+            retry=False,
+        )
+    [seen] = upstream.seen
+    [traceparent] = seen.headers.getall("traceparent")
+    outgoing = TraceContext.parse(traceparent)
+    assert outgoing is not None
+    assert outgoing.trace_id == TRACE_ID
+    assert outgoing.span_id not in (SPAN_ID, "b" * 16)
+    assert "tracestate" not in seen.headers
+    assert seen.headers["x-other"] == "kept"
+
+
+async def test_each_attempt_is_its_own_span_in_the_callers_trace(clients, upstream):
+    upstream.failures = [503, 502]
+    with request_context(request_id="r", token=None, trace=TraceContext(TRACE_ID, SPAN_ID)):
+        reply = await clients.to("auth").request("GET", "/x")
+    assert reply.ok
+    sent = [TraceContext.parse(r.headers["traceparent"]) for r in upstream.seen]
+    assert len(sent) == 3
+    assert all(t is not None and t.trace_id == TRACE_ID for t in sent)
+    assert len({t.span_id for t in sent if t} | {SPAN_ID}) == 4
 
 
 async def test_as_service_sends_the_service_token_instead_of_the_callers(clients, upstream):

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mercato import catalog
-from mercato.platform.context import current_request_id, outgoing_traceparent
+from mercato.platform.context import current_request_id
 from mercato.platform.errors import NotFound, TooManyRequests, Unauthorized
 from mercato.platform.http import IDEMPOTENT_METHODS, HttpClients
 from mercato.platform.middleware import ROUTE_SCOPE_KEY
@@ -114,6 +114,7 @@ class Proxy:
         headers["x-forwarded-for"] = ", ".join(forwarded_for)
         headers["x-forwarded-proto"] = request.url.scheme
         headers["x-forwarded-host"] = request.headers.get("host", "")
+        # The client's traceparent and tracestate are replaced by the call's own span
+        # (HttpClients.send), which continues the client's trace.
         headers["x-request-id"] = current_request_id() or ""
-        headers["traceparent"] = outgoing_traceparent()
         return headers
