@@ -147,8 +147,9 @@ def tracing_from_environment(service: str, *, version: str, env: str) -> Tracing
     endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get(
         "OTEL_EXPORTER_OTLP_ENDPOINT"
     )
-    exporter = environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower()
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true" or exporter == "none":
+    # An empty variable counts as unset, as the specification says.
+    exporter = (environ.get("OTEL_TRACES_EXPORTER") or "otlp").strip().lower()
+    if (environ.get("OTEL_SDK_DISABLED") or "").strip().lower() == "true" or exporter == "none":
         return OFF
     if not endpoint:
         return OFF
