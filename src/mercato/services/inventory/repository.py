@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -112,3 +112,9 @@ async def adjustments_page(
     if after is not None:
         query = query.where(tuple_(Adjustment.created_at, Adjustment.id) < tuple_(*after))
     return list((await session.scalars(query)).all())
+
+
+async def count_low_stock(session: AsyncSession) -> int:
+    """SKUs whose available units are below their low-stock threshold."""
+    below = Stock.on_hand - Stock.reserved < Stock.low_stock_threshold
+    return int(await session.scalar(select(func.count()).select_from(Stock).where(below)) or 0)

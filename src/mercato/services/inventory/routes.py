@@ -26,7 +26,8 @@ from mercato.services.inventory.service import Inventory
 router = APIRouter(prefix=f"{API_PREFIX}/inventory", tags=["inventory"])
 
 
-def _inventory(request: Request) -> Inventory:
+# async: FastAPI runs a plain def dependency in a worker thread, a hop per request.
+async def _inventory(request: Request) -> Inventory:
     inventory: Inventory = request.app.state.inventory
     return inventory
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import Conflict, NotFound, ValidationFailed
+from mercato.platform.metrics import Labelled
 from mercato.platform.pagination import InvalidCursor, PageRequest
 from mercato.services.inventory import repository
 from mercato.services.inventory.models import Adjustment, Reservation, ReservationItem, Stock
@@ -53,9 +54,16 @@ class BelowReserved(Conflict):
 class Inventory:
     """The inventory use cases; each opens and commits its own unit of work."""
 
-    def __init__(self, *, settings: Settings, unit_of_work: Callable[[], UnitOfWork]) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        unit_of_work: Callable[[], UnitOfWork],
+        reservations: Labelled | None = None,
+    ) -> None:
         self._settings = settings
         self._uow = unit_of_work
+        self._reservations = reservations  # counted by result (metrics)
 
     # -- stock --------------------------------------------------------------
 
@@ -157,6 +165,7 @@ class Inventory:
             ]
             if short:
                 # Leaving without commit rolls back the claim too: nothing is held.
+                self._count("rejected")
                 raise InsufficientStock(
                     "Not enough stock for: " + ", ".join(s["sku"] for s in short) + ".",
                     short=short,
@@ -171,6 +180,7 @@ class Inventory:
                 )
             await self._announce_low_stock(uow, [(s, before[sku]) for sku, s in stock.items()])
             await uow.commit()
+            self._count("held")
             reservation = await repository.reservation(uow.session, reservation_id)
         assert reservation is not None
         return reservation, True
@@ -190,6 +200,7 @@ class Inventory:
                 # Expired but not swept yet: expire it now, and refuse like the sweeper would.
                 await self._give_back(uow, [reservation], new_status="expired")
                 await uow.commit()
+                self._count("expired")
             if reservation.status != "held":
                 raise ReservationNotHeld(
                     f"The reservation is {reservation.status}; it cannot be committed.",
@@ -204,6 +215,7 @@ class Inventory:
             reservation.status = "committed"
             reservation.updated_at = now
             await uow.commit()
+            self._count("committed")
         return reservation
 
     async def release(self, reservation_id: uuid.UUID) -> Reservation:
@@ -216,9 +228,11 @@ class Inventory:
             if reservation.status == "held":
                 await self._give_back(uow, [reservation], new_status="released")
                 await uow.commit()
+                self._count("released")
             elif reservation.status == "committed":
                 await self._give_back(uow, [reservation], new_status="returned")
                 await uow.commit()
+                self._count("returned")
         return reservation
 
     async def expire_overdue(self) -> int:
@@ -234,6 +248,7 @@ class Inventory:
                 return 0
             await self._give_back(uow, overdue, new_status="expired")
             await uow.commit()
+        self._count("expired", len(overdue))
         log.info("released expired reservations", extra={"count": len(overdue)})
         return len(overdue)
 
@@ -244,7 +259,16 @@ class Inventory:
             if released < self._settings.sweep_batch_size:
                 await asyncio.sleep(self._settings.sweep_interval_seconds)
 
+    async def low_stock_skus(self) -> int:
+        """How many SKUs are below their low-stock threshold now."""
+        async with self._uow() as uow:
+            return await repository.count_low_stock(uow.session)
+
     # -- helpers ------------------------------------------------------------
+
+    def _count(self, result: str, reservations: int = 1) -> None:
+        if self._reservations is not None:
+            self._reservations.labels(result=result).inc(reservations)
 
     def _ttl(self, ttl_seconds: int | None) -> int:
         ttl = ttl_seconds or self._settings.reservation_ttl_seconds

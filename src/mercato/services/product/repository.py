@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from mercato.services.product.models import Category, Product, ReviewRating
 from mercato.services.product.schemas import ProductSort
@@ -76,11 +77,12 @@ async def product(
     session: AsyncSession, product_id: uuid.UUID, *, for_update: bool = False
 ) -> Product | None:
     """The product ``product_id`` with its category and images (locked if ``for_update``)."""
-    query = select(Product).where(Product.id == product_id)
+    # Pictures joined in: one round trip instead of two.
+    query = select(Product).where(Product.id == product_id).options(joinedload(Product.images))
     if for_update:
-        # Only the product's row: its category sits on the nullable side of an outer join.
+        # Only the product's row: category and pictures are on the nullable side of joins.
         query = query.with_for_update(of=Product).execution_options(populate_existing=True)
-    return await session.scalar(query)
+    return (await session.execute(query)).unique().scalar_one_or_none()
 
 
 async def product_id_by_sku(session: AsyncSession, sku: str) -> uuid.UUID | None:

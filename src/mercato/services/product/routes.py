@@ -30,7 +30,8 @@ from mercato.services.product.service import Catalog, Listed, ProductView
 router = APIRouter(prefix=API_PREFIX, tags=["product"])
 
 
-def _catalog(request: Request) -> Catalog:
+# async: FastAPI runs a plain def dependency in a worker thread, a hop per request.
+async def _catalog(request: Request) -> Catalog:
     catalog: Catalog = request.app.state.catalog
     return catalog
 
