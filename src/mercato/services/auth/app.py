@@ -33,6 +33,15 @@ def build(settings: Settings) -> tuple[Platform, Accounts, KeyRing]:
         unit_of_work=platform.database.unit_of_work,
         passwords=passwords,
         keys=keys,
+        logins=platform.metrics.counter(
+            "mercato_auth_logins_total",
+            "Logins by result: succeeded, failed (wrong credentials), locked (throttled).",
+            ["result"],
+            known={"result": ("succeeded", "failed", "locked")},
+        ),
+        registrations=platform.metrics.counter(
+            "mercato_auth_registrations_total", "Accounts registered."
+        ),
     )
     return platform, accounts, keys
 

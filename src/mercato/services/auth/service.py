@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from mercato import catalog
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from mercato.platform.metrics import Labelled
 from mercato.platform.security import SERVICE_SUBJECT_PREFIX, derive_client_secret
 from mercato.services.auth import repository
 from mercato.services.auth.keys import KeyRing, new_token_id
@@ -51,11 +52,15 @@ class Accounts:
         unit_of_work: Callable[[], UnitOfWork],
         passwords: Passwords,
         keys: KeyRing,
+        logins: Labelled | None = None,
+        registrations: Labelled | None = None,
     ) -> None:
         self._settings = settings
         self._uow = unit_of_work
         self._passwords = passwords
         self._keys = keys
+        self._logins = logins
+        self._registrations = registrations
 
     async def register(
         self, *, email: str, password: str, name: str, roles: list[str] | None = None
@@ -90,6 +95,8 @@ class Accounts:
                 source=SOURCE,
             )
             await uow.commit()
+        if self._registrations is not None:
+            self._registrations.inc()
         return user
 
     async def login(self, *, email: str, password: str, client: str) -> IssuedTokens:
@@ -99,6 +106,7 @@ class Accounts:
         async with self._uow() as uow:
             locked = await repository.locked_until(uow.session, [account_key, address_key], now)
             if locked is not None:
+                self._count_login("locked")
                 raise TooManyRequests(
                     "Too many failed logins; try again later.",
                     retry_after=int((locked - now).total_seconds()) + 1,
@@ -114,6 +122,7 @@ class Accounts:
                     source=SOURCE,
                 )
                 await uow.commit()
+                self._count_login("failed")
                 raise Unauthorized("The email or password is wrong.")
             await repository.clear_failures(uow.session, account_key)
             if self._passwords.needs_rehash(user.password_hash):
@@ -126,6 +135,7 @@ class Accounts:
                 source=SOURCE,
             )
             await uow.commit()
+        self._count_login("succeeded")
         return self._issue(user, refresh, now)
 
     async def refresh(self, *, refresh_token: str) -> IssuedTokens:
@@ -217,6 +227,10 @@ class Accounts:
         )
 
     # -- helpers ------------------------------------------------------------
+
+    def _count_login(self, result: str) -> None:
+        if self._logins is not None:
+            self._logins.labels(result=result).inc()
 
     async def _count_failure(
         self, uow: UnitOfWork, account_key: str, address_key: str, now: datetime

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from mercato.platform.app import Platform
 from mercato.services.order import routes
 from mercato.services.order.clients import InventoryClient, PaymentClient, ProductClient
+from mercato.services.order.metrics import OrderMetrics
 from mercato.services.order.models import Base
 from mercato.services.order.saga import Saga
 from mercato.services.order.service import Carts, Orders, order_document
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stock=InventoryClient(platform.http),
         cashier=PaymentClient(platform.http, charge_timeout=settings.charge_timeout_seconds),
         present=order_document,
+        reached=OrderMetrics(platform.metrics).reached,
     )
     platform.add_job("order-recovery", saga.recover_forever)
     app = platform.create_app(routers=[routes.router])

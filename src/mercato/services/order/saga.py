@@ -68,12 +68,14 @@ class Saga:
         stock: StockKeeper,
         cashier: Cashier,
         present: Presenter,
+        reached: Callable[[Order], None] | None = None,
     ) -> None:
         self._settings = settings
         self._uow = unit_of_work
         self._stock = stock
         self._cashier = cashier
         self._present = present
+        self._reached = reached  # told of every status an order reaches (metrics)
         self._lease = timedelta(seconds=settings.saga_lease_seconds)
 
     async def advance(self, order_id: uuid.UUID) -> Order:
@@ -329,6 +331,13 @@ class Saga:
                     uow.session, order_id=order.id, status=201, body=self._present(order), now=now
                 )
         await uow.commit()
+        if order.status != before:
+            self.reached(order)
+
+    def reached(self, order: Order) -> None:
+        """Tells the watcher (metrics) that ``order`` has just reached its status."""
+        if self._reached is not None:
+            self._reached(order)
 
     async def _postpone(self, order: Order) -> None:
         """Leaves the order for the recovery job, a little later each time."""

@@ -264,6 +264,7 @@ class Orders:
             )
             await uow.commit()
         log.info("order created", extra={"order_id": str(order.id)})
+        self._saga.reached(order)
 
         order = await self._saga.advance(order.id)
         status = 202 if order.status == PENDING else 201

@@ -25,7 +25,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         unit_of_work=platform.database.unit_of_work,
         processor=processor,
         outcomes=platform.metrics.counter(
-            "mercato_payment_charges_total", "Charges settled, by outcome.", ["outcome"]
+            "mercato_payment_charges_total",
+            "Charges settled, by outcome.",
+            ["outcome"],
+            known={"outcome": ("succeeded", "declined")},
         ),
     )
     platform.add_job("charge-recovery", payments.recover_forever)
