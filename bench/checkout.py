@@ -401,14 +401,16 @@ async def load(
     concurrency: int,
     seconds: float,
     watch: dict[str, Child],
+    *,
+    fresh_tokens: bool = True,
 ) -> Run:
     """``concurrency`` shoppers buying for ``seconds``; latencies and CPU per process."""
     gateway = platform.urls["gateway"]
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         active = shoppers[:concurrency]
-        for shopper in active:  # fresh tokens, outside the measured window
-            shopper.token = await _login(session, gateway, shopper.email)
+        if fresh_tokens:  # outside the measured window
+            await log_in(platform, active)
         run = Run(concurrency, seconds)
         myself = psutil.Process()
         cpu_before = {name: child.cpu_seconds() for name, child in watch.items()}
@@ -422,6 +424,13 @@ async def load(
         run.cpu = {name: child.cpu_seconds() - cpu_before[name] for name, child in watch.items()}
         run.cpu["load generator"] = sum(myself.cpu_times()[:2]) - own_before
     return run
+
+
+async def log_in(platform: Platform, shoppers: list[Shopper]) -> None:
+    """Fresh access tokens for ``shoppers`` (they last 15 minutes)."""
+    async with aiohttp.ClientSession() as session:
+        for shopper in shoppers:
+            shopper.token = await _login(session, platform.urls["gateway"], shopper.email)
 
 
 async def _shop(
@@ -574,6 +583,8 @@ def profile_services(
 ) -> dict[str, Counter[str]]:
     """py-spy on every service during a run: samples by the library of the innermost frame."""
     seconds = args.profile_seconds
+    # Log in first: argon2 at login would otherwise fill auth's profile.
+    asyncio.run(log_in(platform, shoppers[:concurrency]))
     samplers = {}
     for name in SERVICES:
         output = workdir / f"py-spy-{name}.txt"
@@ -601,7 +612,9 @@ def profile_services(
         )
     progress(f"profiling every service for {seconds:g}s at c={concurrency}")
     watch = {name: platform.children[name] for name in SERVICES}
-    run = asyncio.run(load(platform, shoppers, product_ids, concurrency, seconds, watch))
+    run = asyncio.run(
+        load(platform, shoppers, product_ids, concurrency, seconds, watch, fresh_tokens=False)
+    )
     progress(f"profiled run: {run.per_second:.1f} checkouts/s (py-spy running)")
     profile: dict[str, Counter[str]] = {}
     for name, (sampler, output) in samplers.items():
