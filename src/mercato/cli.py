@@ -38,6 +38,11 @@ def up(
     seed: bool = typer.Option(
         False, "--seed", help="Loads the demo data once every service is ready (mercato seed)."
     ),
+    monitoring: bool = typer.Option(
+        False,
+        "--monitoring",
+        help="Starts Prometheus (from PATH) scraping every service, with the alert rules.",
+    ),
 ) -> None:
     """Starts the engines and every service, supervises them, stops them all on Ctrl-C."""
     from mercato.runner import plan
@@ -45,6 +50,10 @@ def up(
 
     # Run in order once every service is ready (--seed and --monitoring add theirs).
     hooks: list[Hook] = []
+    if monitoring:
+        from mercato.runner.monitoring import start_monitoring
+
+        hooks.append(start_monitoring)
     if seed:
         from mercato.runner.seed import seed_when_ready
 

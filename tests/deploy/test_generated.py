@@ -135,16 +135,20 @@ def test_rules_and_dashboards_from_deploy_monitoring_are_wired(scratch_repo: Pat
     )
     dashboards = scratch_repo / "deploy/monitoring/grafana"
     dashboards.mkdir(parents=True, exist_ok=True)
-    (dashboards / "overview.json").write_text('{"title": "Mercato overview", "panels": []}')
+    (dashboards / "scratch.json").write_text('{"title": "Mercato scratch", "panels": []}')
     render.write(scratch_repo)
     objects = kustomize(scratch_repo / "deploy/k8s/overlays/prod")
-    rule = next(o for o in objects if o["kind"] == "PrometheusRule")
+    rule = next(
+        o
+        for o in objects
+        if o["kind"] == "PrometheusRule" and o["metadata"]["name"] == "mercato-availability"
+    )
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert rule["spec"]["groups"][0]["rules"][0]["alert"] == "ServiceDown"
     dashboard = next(
         o
         for o in objects
-        if o["kind"] == "ConfigMap" and "grafana_dashboard" in o["metadata"].get("labels", {})
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "mercato-dashboard-scratch"
     )
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert "Mercato overview" in dashboard["data"]["overview.json"]
+    assert "Mercato scratch" in dashboard["data"]["scratch.json"]

@@ -9,7 +9,7 @@ import typer
 # The generator's modules load on use, so `mercato --help` stays quick.
 
 render_app = typer.Typer(
-    help="Generate deployment files (Kubernetes, compose, Terraform) from the catalog.",
+    help="Generate deployment files (Kubernetes, compose, Terraform, monitoring) from the catalog.",
     no_args_is_help=True,
 )
 
@@ -51,10 +51,18 @@ def render_terraform(repo: Path | None = RepoOption, check: bool = False) -> Non
     _run(("terraform",), repo, check)
 
 
+@render_app.command("monitoring")
+def render_monitoring(repo: Path | None = RepoOption, check: bool = False) -> None:
+    """Writes deploy/monitoring: Prometheus rules and configs, Grafana dashboards."""
+    _run(("monitoring",), repo, check)
+
+
 @render_app.command("all")
 def render_all(repo: Path | None = RepoOption, check: bool = False) -> None:
     """Writes (or with --check, verifies) every generated deployment file."""
-    _run(("k8s", "compose", "terraform"), repo, check)
+    from mercato.deploy.render import ALL_TARGETS
+
+    _run(ALL_TARGETS, repo, check)
 
 
 @render_app.command("set-image")

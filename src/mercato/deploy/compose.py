@@ -307,7 +307,15 @@ def prometheus_config() -> Obj:
             {
                 "job_name": service.name,
                 "metrics_path": "/metrics",
-                "static_configs": [{"targets": [f"{service.name}:{model.CONTAINER_PORT}"]}],
+                # Series carry service= from the chassis; the target's fills in process_*
+                # (docs/observability.md).
+                "honor_labels": True,
+                "static_configs": [
+                    {
+                        "targets": [f"{service.name}:{model.CONTAINER_PORT}"],
+                        "labels": {"service": service.name},
+                    }
+                ],
             }
             for service in model.services()
         ],

@@ -439,7 +439,11 @@ def monitoring(repo: Path) -> Files:
             },
             "spec": {
                 "selector": {"matchLabels": {NAME_LABEL: s.name, COMPONENT_LABEL: "service"}},
-                "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
+                # The chassis labels every series with its service; keep that label rather
+                # than renaming it exported_service (docs/observability.md).
+                "endpoints": [
+                    {"port": "http", "path": "/metrics", "interval": "30s", "honorLabels": True}
+                ],
             },
         }
         for s in model.services()

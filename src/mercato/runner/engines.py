@@ -83,6 +83,7 @@ class EnginePorts:
     s3_volume_grpc: int = 28081
     s3_filer_grpc: int = 28888
     s3_grpc: int = 28333
+    s3_metrics: int = 19327
     smtp: int = 12525
 
     def shifted(self, offset: int) -> EnginePorts:
@@ -116,6 +117,7 @@ def engines_for(data_dir: Path, ports: EnginePorts, secrets: dict[str, str]) -> 
             ),
             access_key=secrets["s3_access_key"],
             secret_key=secrets["s3_secret_key"],
+            metrics_port=ports.s3_metrics,
         ),
     }
 
@@ -337,9 +339,11 @@ class SeaweedS3(Engine):
         grpc_ports: tuple[int, int, int, int],
         access_key: str,
         secret_key: str,
+        metrics_port: int | None = None,
     ) -> None:
         super().__init__(data_dir)
         self.port = port
+        self.metrics_port = metrics_port
         self.master_port = master_port
         self.volume_port = volume_port
         self.filer_port = filer_port
@@ -353,7 +357,20 @@ class SeaweedS3(Engine):
 
     @property
     def ports(self) -> tuple[int, ...]:
-        return (self.port, self.master_port, self.volume_port, self.filer_port, *self.grpc_ports)
+        metrics = (self.metrics_port,) if self.metrics_port else ()
+        return (
+            self.port,
+            self.master_port,
+            self.volume_port,
+            self.filer_port,
+            *self.grpc_ports,
+            *metrics,
+        )
+
+    @property
+    def metrics_address(self) -> str | None:
+        """Where SeaweedFS serves its Prometheus metrics, if it does."""
+        return f"127.0.0.1:{self.metrics_port}" if self.metrics_port else None
 
     @property
     def config_path(self) -> Path:
@@ -398,6 +415,7 @@ class SeaweedS3(Engine):
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             f"-s3.config={self.config_path}",
+            *([f"-metricsPort={self.metrics_port}"] if self.metrics_port else []),
         ]
 
     def is_ready(self) -> bool:
