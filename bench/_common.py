@@ -52,12 +52,14 @@ def require(tool: str, hint: str = DEBIAN_TOOLS) -> str:
 
 
 def stop_on_sigterm() -> None:
-    """Turns SIGTERM into SystemExit so ``with`` blocks clean up as they do on Ctrl-C."""
+    """SIGTERM becomes SystemExit and SIGINT KeyboardInterrupt, so ``with`` blocks clean up."""
 
     def _exit(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, _exit)
+    # A shell without job control starts background commands with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # -- processes ------------------------------------------------------------------------
