@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -13,19 +13,19 @@ if TYPE_CHECKING:
     from mercato.platform.app import Platform
 
 
-def _platform(request: Request) -> Platform:
+async def _platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 
 
-def _unit_of_work(request: Request) -> UnitOfWork:
-    database = _platform(request).database
+async def _unit_of_work(request: Request) -> UnitOfWork:
+    database = (await _platform(request)).database
     if database is None:
         raise RuntimeError("this service has no database")
     return database.unit_of_work()
 
 
-def _idempotency_key(request: Request) -> str:
+async def _idempotency_key(request: Request) -> str:
     key = request.headers.get("idempotency-key", "").strip()
     if not key:
         raise BadRequest("The Idempotency-Key header is required.")
@@ -34,12 +34,21 @@ def _idempotency_key(request: Request) -> str:
     return key
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     """The caller's address: the hop the gateway appended, else the socket peer."""
     forwarded = request.headers.get("x-forwarded-for")
     if forwarded:
         return forwarded.rsplit(",", 1)[-1].strip()
     return request.client.host if request.client else "unknown"
+
+
+def from_app_state(name: str) -> Any:
+    """A dependency giving ``app.state.<name>`` (async: no worker-thread hop per request)."""
+
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return Depends(dependency)
 
 
 PlatformDep = Annotated["Platform", Depends(_platform)]

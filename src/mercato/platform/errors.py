@@ -13,6 +13,7 @@ from http import HTTPStatus
 from typing import Any
 
 import orjson
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -190,9 +191,29 @@ async def _unexpected_error(_: Request, exc: Exception) -> Response:
     return internal_error_response()
 
 
+async def _database_unavailable(_: Request, exc: Exception) -> Response:
+    # A saturated pool or an unreachable database is the service's overload, not a bug:
+    # tell the client to come back instead of failing with 500.
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return problem_response(
+        503,
+        slug="service-unavailable",
+        title="Service unavailable",
+        detail="The service is overloaded or its database is unreachable; retry shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Maps every failure of ``app`` to problem+json."""
     app.add_exception_handler(DomainError, _domain_error)
+    for unavailable in (
+        sqlalchemy.exc.TimeoutError,
+        sqlalchemy.exc.OperationalError,
+        sqlalchemy.exc.InterfaceError,
+        ConnectionError,
+    ):
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -166,3 +166,16 @@ async def test_jwks_publishes_current_and_previous_key_across_a_rotation(harness
     kids = [k["kid"] for k in (await auth.client.get(f"{API}/jwks.json")).json()["keys"]]
     assert len(kids) == 2
     assert before[0]["kid"] not in kids
+
+
+async def test_an_exhausted_connection_pool_is_503_with_retry_after_not_500(harness):
+    auth = await harness.start(
+        "auth", db_pool_size=1, db_max_overflow=0, db_pool_timeout_seconds=0.2
+    )
+    database = auth.app.state.platform.database
+    async with database.engine.connect():  # the only pooled connection, held
+        response = await login(auth.client)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "1"
+    assert (await register(auth.client)).status_code == 201  # and it recovers

@@ -21,6 +21,13 @@ async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
+async def set_password_hash(session: AsyncSession, user_id: uuid.UUID, password_hash: str) -> None:
+    """Replaces an account's password hash."""
+    await session.execute(
+        update(User).where(User.id == user_id).values(password_hash=password_hash)
+    )
+
+
 async def refresh_token_for_update(session: AsyncSession, token_hash: bytes) -> RefreshToken | None:
     """The refresh token with this hash, locked for the rest of the transaction."""
     return await session.scalar(

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import orjson
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, status
 from pydantic import ValidationError
 
 from mercato.catalog import API_PREFIX
-from mercato.platform.deps import ClientAddress
+from mercato.platform.deps import ClientAddress, from_app_state
 from mercato.platform.errors import BadRequest, Unauthorized, ValidationFailed
 from mercato.platform.security import AdminUser
 from mercato.services.auth.keys import KeyRing
@@ -32,18 +32,8 @@ from mercato.services.auth.service import Accounts
 router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
 
 
-def _accounts(request: Request) -> Accounts:
-    accounts: Accounts = request.app.state.accounts
-    return accounts
-
-
-def _keys(request: Request) -> KeyRing:
-    keys: KeyRing = request.app.state.keys
-    return keys
-
-
-AccountsDep = Annotated[Accounts, Depends(_accounts)]
-KeysDep = Annotated[KeyRing, Depends(_keys)]
+AccountsDep = Annotated[Accounts, from_app_state("accounts")]
+KeysDep = Annotated[KeyRing, from_app_state("keys")]
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED)

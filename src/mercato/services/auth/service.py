@@ -112,7 +112,12 @@ class Accounts:
                     retry_after=int((locked - now).total_seconds()) + 1,
                 )
             user = await repository.user_by_email(uow.session, email)
-            valid = await self._passwords.verify(user.password_hash if user else None, password)
+        # Hashing takes tens of milliseconds: hold no pooled connection meanwhile.
+        valid = await self._passwords.verify(user.password_hash if user else None, password)
+        rehashed = None
+        if user is not None and valid and self._passwords.needs_rehash(user.password_hash):
+            rehashed = await self._passwords.hash(password)
+        async with self._uow() as uow:
             if user is None or not valid:
                 await self._count_failure(uow, account_key, address_key, now)
                 await uow.publish(
@@ -125,8 +130,8 @@ class Accounts:
                 self._count_login("failed")
                 raise Unauthorized("The email or password is wrong.")
             await repository.clear_failures(uow.session, account_key)
-            if self._passwords.needs_rehash(user.password_hash):
-                user.password_hash = await self._passwords.hash(password)
+            if rehashed is not None:
+                await repository.set_password_hash(uow.session, user.id, rehashed)
             refresh = self._new_refresh_token(uow, user.id, family_id=uuid.uuid4(), now=now)
             await uow.publish(
                 "auth.login_succeeded",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, status
 
 from mercato.catalog import API_PREFIX
+from mercato.platform.deps import from_app_state
 from mercato.platform.pagination import Page, PageRequestDep, page_of
 from mercato.platform.security import AdminUser, CurrentUser
 from mercato.services.user.schemas import (
@@ -23,12 +24,7 @@ from mercato.services.user.service import Profiles, ProfileView
 router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["user"])
 
 
-def _profiles(request: Request) -> Profiles:
-    profiles: Profiles = request.app.state.profiles
-    return profiles
-
-
-ProfilesDep = Annotated[Profiles, Depends(_profiles)]
+ProfilesDep = Annotated[Profiles, from_app_state("profiles")]
 
 
 def _public(view: ProfileView) -> ProfilePublic:
