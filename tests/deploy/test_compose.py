@@ -9,11 +9,21 @@ import pytest
 import yaml
 
 from mercato import catalog
-from mercato.deploy import model
+from mercato.deploy import model, tracing
 from tests.deploy.conftest import REPO
 
 COMPOSE = REPO / "deploy" / "compose"
-ENGINES = {"postgres", "minio", "minio-buckets", "nats", "smtp", "prometheus", "grafana"}
+ENGINES = {
+    "postgres",
+    "minio",
+    "minio-buckets",
+    "nats",
+    "smtp",
+    "prometheus",
+    "grafana",
+    "otel-collector",
+    "tempo",
+}
 VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
 
 
@@ -69,7 +79,7 @@ def test_only_the_gateway_is_published_on_8080(compose: dict[str, Any]) -> None:
 def test_every_container_gets_the_catalog_environment(compose: dict[str, Any]) -> None:
     for service in model.services():
         env = compose["services"][service.name]["environment"]
-        assert set(env) == service.expected_env() | {"MERCATO_LOG_LEVEL"}
+        assert set(env) == service.expected_env() | {"MERCATO_LOG_LEVEL", *tracing.SERVICE_ENV}
         for key, value in service.config_env().items():
             if key != "MERCATO_SMTP_PORT":
                 assert env[key] == value

@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 
 from mercato import catalog
-from mercato.deploy import model
+from mercato.deploy import model, tracing
 from mercato.deploy.environments import ENVIRONMENTS as ENV_SETTINGS
 from tests.deploy.conftest import COMPONENTS, ENVIRONMENTS, K8S, kustomize
 
@@ -20,8 +20,14 @@ WORKLOADS = {"Deployment", "StatefulSet", "Job", "DaemonSet", "CronJob"}
 LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet"}
 # Custom resources: their schemas come with their operators, not with Kubernetes.
 CRD_GROUPS = ("monitoring.coreos.com/", "external-secrets.io/", "postgresql.cnpg.io/")
-# The environment ConfigMap gives every service these, whether it uses them or not.
-ENVIRONMENT_WIDE = {"MERCATO_LOG_LEVEL", "MERCATO_S3_PUBLIC_ENDPOINT"}
+# The environment ConfigMap gives every service these, whether it uses them or not; the
+# tracing component adds the OTEL_* variables to every service.
+ENVIRONMENT_WIDE = {
+    "MERCATO_LOG_LEVEL",
+    "MERCATO_S3_PUBLIC_ENDPOINT",
+    "MERCATO_EVENT_STREAM_REPLICAS",
+    *tracing.SERVICE_ENV,
+}
 KUBERNETES_VERSION = "1.32.0"  # the EKS version in deploy/terraform
 
 
@@ -343,5 +349,7 @@ def test_monitoring_is_wired_for_kube_prometheus_stack(overlays: dict[str, list[
 def test_images_are_the_same_names_in_every_environment(overlays: dict[str, list[Obj]]) -> None:
     for env in ENVIRONMENTS:
         for name, deployment in by_name(overlays[env], "Deployment").items():
+            if name not in catalog.SERVICES:
+                continue  # the tracing component's collector
             image = pod_spec(deployment)["containers"][0]["image"]
             assert image.rsplit(":", 1)[0].endswith(f"mercato/{name}")

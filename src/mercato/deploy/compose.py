@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mercato import catalog
-from mercato.deploy import k8s, model
+from mercato.deploy import k8s, model, tracing
 from mercato.deploy.model import Deployable
 
 Obj = dict[str, Any]
@@ -71,6 +71,7 @@ def environment(service: Deployable) -> dict[str, str]:
     }
     for name in service.secret_env:
         env[name] = values.get(name, required(f"MERCATO_{service.name.upper()}_{name[8:]}"))
+    env.update(tracing.SERVICE_ENV)
     return env
 
 
@@ -276,6 +277,7 @@ def engines() -> Obj:
 def compose_file() -> Obj:
     """compose.yaml."""
     services: Obj = engines()
+    services.update(tracing.compose_services(healthcheck))
     for service in model.services():
         if service.spec.database:
             services[f"{service.name}-migrate"] = migration(service)
@@ -285,7 +287,14 @@ def compose_file() -> Obj:
         "services": services,
         "volumes": {
             v: {}
-            for v in ("postgres-data", "minio-data", "nats-data", "prometheus-data", "grafana-data")
+            for v in (
+                "postgres-data",
+                "minio-data",
+                "nats-data",
+                "prometheus-data",
+                "grafana-data",
+                "tempo-data",
+            )
         },
     }
 
@@ -384,4 +393,5 @@ def render() -> dict[str, Any]:
         f"{ROOT}/prometheus/prometheus.yml": prometheus_config(),
         f"{ROOT}/.env.example": env_example(),
         **grafana_provisioning(),
+        **tracing.compose_files(ROOT),
     }

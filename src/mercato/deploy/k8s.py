@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from mercato import catalog
-from mercato.deploy import model
+from mercato.deploy import model, tracing
 from mercato.deploy.environments import ENVIRONMENTS, Environment, Resources
 from mercato.deploy.model import Deployable
 from mercato.platform.security import derive_client_secret
@@ -1208,6 +1208,7 @@ def overlay(env: Environment, repo: Path) -> Files:
     components = [
         "../../components/network-policies",
         "../../components/monitoring",
+        "../../components/tracing",
         "../../components/nats",
         "../../components/minio",
     ]
@@ -1232,6 +1233,9 @@ def overlay(env: Environment, repo: Path) -> Files:
             }
         ]
         resources.append("secret-store.yaml")
+    # Grafana runs in the monitoring namespace: its Tempo datasource names this one.
+    files[f"{path}/grafana-datasources.yaml"] = [tracing.kubernetes_datasource(env.namespace)]
+    resources.append("grafana-datasources.yaml")
     if env.host:
         files[f"{path}/ingress.yaml"] = [ingress(env)]
         resources.append("ingress.yaml")
@@ -1361,6 +1365,7 @@ def render(repo: Path) -> Files:
     files.update(base())
     files.update(network_policies())
     files.update(monitoring(repo))
+    files.update(tracing.component(ROOT))
     files.update(nats())
     files.update(minio())
     files.update(postgres())
