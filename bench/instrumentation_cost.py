@@ -14,7 +14,9 @@ Spans go to a local OTLP/HTTP receiver (``tests/otlp.py`` as its own process, st
 for a collector; it decodes and counts). wrk loads one server at a time, interleaved,
 several rounds; the table quotes medians, the server's CPU time per request (the figure
 a busy shared machine disturbs least), spans received per request, and a scrape of
-``/metrics`` (duration and series) after the load.
+``/metrics`` (duration and series) after the load. Then, in this process, where a traced
+request's CPU goes: a span that records nothing (tracing off), an SDK span sampled out,
+a recorded server span with the chassis' attributes, and encoding it as OTLP protobuf.
 
 Run (wrk comes from Debian: apt-get update && apt-get install -y wrk):
 
@@ -101,6 +103,73 @@ def instrumented_app() -> Any:
     return app
 
 
+SERVER_ATTRIBUTES: dict[str, str | int] = {
+    "http.request.method": "GET",
+    "http.route": PATH,
+    "http.response.status_code": 200,
+    "url.path": PATH,
+    "url.scheme": "http",
+    "network.protocol.version": "1.1",
+    "mercato.request_id": "0f" * 16,
+    "server.address": "127.0.0.1",
+    "server.port": 8080,
+    "client.address": "127.0.0.1",
+    "user_agent.original": "wrk",
+}
+
+
+def span_parts(count: int = 20_000) -> dict[str, float]:
+    """CPU microseconds per span of each part of tracing, measured in this process."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        SimpleSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+    from opentelemetry.trace import SpanKind
+
+    from mercato.platform.tracing import PROPAGATING
+
+    kept: list[Any] = []
+
+    class Keep(SpanExporter):
+        def export(self, spans: Any) -> Any:
+            kept.extend(spans)
+            return SpanExportResult.SUCCESS
+
+    recording = TracerProvider()
+    recording.add_span_processor(SimpleSpanProcessor(Keep()))
+
+    def per_span(tracer: Any) -> float:
+        began = time.process_time()
+        for _ in range(count):
+            with tracer.start_as_current_span("GET", kind=SpanKind.SERVER) as span:
+                if span.is_recording():
+                    span.update_name(f"GET {PATH}")
+                    span.set_attributes(SERVER_ATTRIBUTES)
+        return (time.process_time() - began) / count * 1e6
+
+    parts = {
+        "tracing off (span id only)": min(per_span(PROPAGATING) for _ in range(3)),
+        "SDK, sampled out": min(
+            per_span(TracerProvider(sampler=ALWAYS_OFF).get_tracer("bench")) for _ in range(3)
+        ),
+        "SDK, recorded with attributes": min(
+            per_span(recording.get_tracer("bench")) for _ in range(3)
+        ),
+    }
+    batch = kept[:512]
+    timings = []
+    for _ in range(5):
+        began = time.process_time()
+        encode_spans(batch).SerializePartialToString()
+        timings.append((time.process_time() - began) / len(batch) * 1e6)
+    parts["OTLP protobuf encoding"] = min(timings)
+    return parts
+
+
 def spans_received(url: str) -> int:
     """Spans the receiver has counted so far."""
     with urllib.request.urlopen(f"{url}/count", timeout=5) as answer:  # noqa: S310 (loopback)
@@ -127,7 +196,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs of every variant")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--json", action="store_true", help="also write bench/results/*.json")
+    parser.add_argument("--parts-only", action="store_true", help="only the in-process parts")
     args = parser.parse_args()
+    if args.parts_only:
+        print_table(["part", "CPU us/span"], [[k, v] for k, v in span_parts().items()])
+        return 0
     require("wrk")
 
     series = {variant: Series() for variant in VARIANTS}
@@ -190,6 +263,7 @@ def main() -> int:
             loaded_rss[variant] = child.rss_mib()
             scrapes[variant] = scrape(urls[variant])
 
+    parts = span_parts()
     if args.json:
         path = write_results(
             "instrumentation_cost",
@@ -202,6 +276,7 @@ def main() -> int:
                 "idle_rss_mib": idle_rss,
                 "loaded_rss_mib": loaded_rss,
                 "scrape_ms_and_series": scrapes,
+                "span_parts_cpu_us": parts,
             },
         )
         progress(f"wrote {path}")
@@ -247,6 +322,8 @@ def main() -> int:
         ],
         rows,
     )
+    print(f"\nCPU per span, in one process ({machine_state()['uptime']})")
+    print_table(["part", "CPU us/span"], [[k, v] for k, v in parts.items()])
     return 0
 
 
