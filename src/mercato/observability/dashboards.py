@@ -68,7 +68,7 @@ class Board:
         panel.id(len(self.panels) + 1)  # type: ignore[attr-defined]
         self.panels.append(panel)
         if core:
-            self.core.append(panel.build().title)  # type: ignore[attr-defined]
+            self.core.append(panel.build().title)
 
     def build(self) -> dict[str, Any]:
         """The dashboard's JSON model."""
@@ -112,7 +112,8 @@ class Board:
                 if isinstance(panel, dashboard.Row)
                 else board.with_panel(panel)
             )
-        return json.loads(json.dumps(board.build(), cls=JSONEncoder))
+        model: dict[str, Any] = json.loads(json.dumps(board.build(), cls=JSONEncoder))
+        return model
 
 
 def query(expr: str, legend: str = "", *, ref: str = "A", instant: bool = False) -> Any:
