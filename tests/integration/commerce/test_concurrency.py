@@ -9,9 +9,20 @@ from tests.conftest import Harness
 from tests.integration.accounts import scalar
 from tests.integration.commerce.shop import open_shop
 
+# Every service shares the test's one event loop here, so a connection is held longer
+# than in a process of its own: bigger pools and patience keep this a test of
+# correctness under contention, not of the machine's capacity.
+BIG_POOLS = {"db_pool_size": 20, "db_max_overflow": 10, "db_pool_timeout_seconds": 60.0}
+
 
 async def test_fifty_shoppers_racing_for_the_last_ten_units_buy_exactly_ten(harness: Harness):
-    shop = await open_shop(harness)
+    shop = await open_shop(
+        harness,
+        order=BIG_POOLS,
+        payment=BIG_POOLS,
+        inventory=BIG_POOLS,
+        product=BIG_POOLS,
+    )
     tent = await shop.new_product("TENT-1", 19900, stock=10)
     shoppers = []
     for batch in range(5):

@@ -416,3 +416,22 @@ async def test_the_cart_refuses_unknown_and_inactive_products(shop):
     cart = await shop.carts.put(user, item, 1)
     assert cart.total.amount == 250
     assert (await shop.carts.remove(user, item)).items == []
+
+
+async def test_an_unexpected_failure_inside_the_saga_answers_pending_and_recovery_finishes(shop):
+    user, card = uuid.uuid4(), uuid.uuid4()
+    item = shop.products.add("U-1", 100)
+    shop.stock.on_hand["U-1"] = 1
+    await shop.carts.put(user, item, 1)
+    real_reserve = shop.stock.reserve
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a bug, or a pool that ran dry")
+
+    shop.stock.reserve = broken  # type: ignore[method-assign]
+    answer = await shop.checkout(user, card)
+    assert (answer.status, answer.body["status"]) == (202, "pending")
+
+    shop.stock.reserve = real_reserve  # type: ignore[method-assign]
+    order = await recover_until_settled(shop, uuid.UUID(answer.body["id"]))
+    assert order.status == "confirmed"

@@ -266,7 +266,16 @@ class Orders:
         log.info("order created", extra={"order_id": str(order.id)})
         self._saga.reached(order)
 
-        order = await self._saga.advance(order.id)
+        try:
+            order = await self._saga.advance(order.id)
+        except Exception:
+            # The order is safe in the database: whatever stopped the saga here (a busy
+            # pool, a bug), the recovery job carries it on. The customer hears "pending".
+            log.warning(
+                "the saga stopped inside the request; recovery will carry the order on",
+                exc_info=True,
+                extra={"order_id": str(order.id)},
+            )
         status = 202 if order.status == PENDING else 201
         body = order_document(order)
         async with self._uow() as uow:
