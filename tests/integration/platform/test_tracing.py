@@ -105,8 +105,11 @@ def one(spans: list[ReceivedSpan], **match: str) -> ReceivedSpan:
     return found[0]
 
 
+# The receiver comes first so that it outlives the services, which flush on their way out.
+
+
 async def test_a_registration_through_the_gateway_is_one_trace_across_services_and_an_event(
-    harness: Harness, receiver: Receiver
+    receiver: Receiver, harness: Harness
 ):
     await harness.start("auth")
     await harness.start("user")
@@ -163,7 +166,7 @@ async def test_a_registration_through_the_gateway_is_one_trace_across_services_a
     assert by_route["/api/v1/auth/register"]["span_id"] == auth.span_id
 
 
-async def test_a_checkout_through_the_gateway_is_one_trace(harness: Harness, receiver: Receiver):
+async def test_a_checkout_through_the_gateway_is_one_trace(receiver: Receiver, harness: Harness):
     shop = await open_shop(harness)
     gateway = await harness.start("gateway")
     lamp = await shop.new_product("LAMP-T", 4999, stock=5)
