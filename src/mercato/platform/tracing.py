@@ -128,10 +128,6 @@ class Tracing:
         """True when spans are recorded and exported."""
         return self._provider is not None
 
-    def force_flush(self, timeout_millis: int = 5000) -> bool:
-        """Exports what is buffered; True when it all went out in time."""
-        return bool(self._provider.force_flush(timeout_millis)) if self._provider else True
-
     def shutdown(self) -> None:
         """Exports what is buffered and stops the exporter (blocks: call it in a thread)."""
         if self._provider is not None:
