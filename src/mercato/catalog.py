@@ -229,6 +229,18 @@ def dependents(name: str) -> tuple[str, ...]:
     return tuple(s for s in SERVICES if name in sync_dependencies(s))
 
 
+def service_callers(name: str) -> tuple[str, ...]:
+    """Services that call ``name`` with their own identity: its declared business callers.
+
+    Narrower than :func:`dependents`: the gateway reaches every public service and
+    everyone reads auth's keys, but only a declared ``depends_on`` edge entitles a
+    service token to ``name``'s service-only routes.
+    """
+    return tuple(
+        s.name for s in SERVICES.values() if name in s.depends_on and s.calls_with_own_identity
+    )
+
+
 def edges() -> Iterator[tuple[str, str]]:
     """Every allowed sync call, as (caller, callee)."""
     for caller in SERVICES:

@@ -59,6 +59,29 @@ async def service(auth: RunningService, name: str) -> dict[str, str]:
     return bearer(grant.json()["access_token"])
 
 
+def signed_service_token(auth: RunningService, name: str) -> dict[str, str]:
+    """A valid service token for ``name`` signed by auth's key, even if auth would not
+    grant ``name`` one: to prove the receiving service checks the caller itself."""
+    import time
+    import uuid
+
+    settings = auth.settings
+    now = int(time.time())
+    token = auth.app.state.keys.sign(
+        {
+            "iss": settings.jwt_issuer,
+            "aud": settings.jwt_audience,
+            "sub": f"service:{name}",
+            "roles": ["service"],
+            "iat": now,
+            "nbf": now,
+            "exp": now + 300,
+            "jti": uuid.uuid4().hex,
+        }
+    )
+    return bearer(token)
+
+
 async def publish_events(harness: Harness, envelopes: list[dict[str, Any]]) -> None:
     """Publishes event envelopes on this test's stream, each as a distinct message.
 

@@ -147,6 +147,12 @@ def test_health_prober_may_reach_everyone_but_itself(shop):
     assert set(catalog.sync_dependencies("health")) == set(shop) - {"health"}
 
 
+def test_only_declared_callers_with_their_own_identity_reach_service_routes():
+    assert catalog.service_callers("inventory") == ("order",)
+    assert "gateway" not in catalog.service_callers("payment")
+    assert catalog.service_callers("auth") == ()
+
+
 def test_dependents_are_the_inverse_of_sync_dependencies(shop):
     assert set(catalog.dependents("product")) == {"gateway", "order", "health"}
     assert set(catalog.dependents("order")) == {"gateway", "review", "health"}

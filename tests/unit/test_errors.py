@@ -153,3 +153,11 @@ async def test_a_nonsense_content_length_is_refused(client):
     writer.close()
     status = int(reply.split(b" ", 2)[1])
     assert status in (400, 413)
+
+
+def test_an_extension_may_not_shadow_a_problem_member():
+    from mercato.platform.errors import Conflict
+
+    with pytest.raises(ValueError, match="status"):
+        Conflict("taken", status="held")
+    assert Conflict("taken", reservation_status="held").extra == {"reservation_status": "held"}

@@ -27,6 +27,10 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 log = logging.getLogger("mercato.errors")
 
 
+# Members of every problem document; an extension must not shadow them.
+RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "request_id"})
+
+
 class DomainError(Exception):
     """Base of every error a use case raises on purpose."""
 
@@ -41,6 +45,9 @@ class DomainError(Exception):
         headers: Mapping[str, str] | None = None,
         **extra: Any,
     ) -> None:
+        reserved = RESERVED_MEMBERS & extra.keys()
+        if reserved:
+            raise ValueError(f"problem extensions may not be named {sorted(reserved)}")
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.headers = dict(headers or {})

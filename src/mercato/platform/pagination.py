@@ -67,7 +67,7 @@ class InvalidCursor(ValidationFailed):
         )
 
 
-def _page_request(
+async def _page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> PageRequest:

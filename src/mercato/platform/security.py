@@ -237,7 +237,7 @@ def _is_allowed_service(request: Request, principal: Principal) -> bool:
     name = principal.service_name
     if name is None or "service" not in principal.roles:
         return False
-    return name in catalog.dependents(request.app.state.platform.settings.service)
+    return name in catalog.service_callers(request.app.state.platform.settings.service)
 
 
 CurrentUser = Annotated[Principal, Depends(_require_user)]

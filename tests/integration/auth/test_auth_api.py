@@ -119,16 +119,16 @@ async def test_service_credentials_grant_a_service_token(auth, harness):
     from mercato.platform.security import derive_client_secret
     from tests.conftest import TEST_SECRETS
 
-    secret = derive_client_secret(TEST_SECRETS["auth_secret_key"], "gateway")
+    secret = derive_client_secret(TEST_SECRETS["auth_secret_key"], "order")
     form = await auth.client.post(
         f"{API}/token",
-        data={"grant_type": "client_credentials", "client_id": "gateway", "client_secret": secret},
+        data={"grant_type": "client_credentials", "client_id": "order", "client_secret": secret},
     )
     assert form.status_code == 200, form.text
     assert form.json()["token_type"] == "Bearer"
     wrong = await auth.client.post(
         f"{API}/token",
-        json={"grant_type": "client_credentials", "client_id": "gateway", "client_secret": "nope"},
+        json={"grant_type": "client_credentials", "client_id": "order", "client_secret": "nope"},
     )
     assert wrong.status_code == 401
     stranger = await auth.client.post(
@@ -136,6 +136,17 @@ async def test_service_credentials_grant_a_service_token(auth, harness):
         json={"grant_type": "client_credentials", "client_id": "nobody", "client_secret": secret},
     )
     assert stranger.status_code == 401
+    # The gateway passes its callers' tokens on and never calls with an identity of its own.
+    gateway_secret = derive_client_secret(TEST_SECRETS["auth_secret_key"], "gateway")
+    gateway = await auth.client.post(
+        f"{API}/token",
+        json={
+            "grant_type": "client_credentials",
+            "client_id": "gateway",
+            "client_secret": gateway_secret,
+        },
+    )
+    assert gateway.status_code == 401
 
 
 async def test_jwks_publishes_current_and_previous_key_across_a_rotation(harness):

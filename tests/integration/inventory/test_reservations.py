@@ -13,7 +13,14 @@ from sqlalchemy import text
 from mercato.platform.db import Database
 from mercato.services.inventory.service import Inventory
 from tests.conftest import Harness
-from tests.integration.accounts import admin, customer, scalar, service, wait_for
+from tests.integration.accounts import (
+    admin,
+    customer,
+    scalar,
+    service,
+    signed_service_token,
+    wait_for,
+)
 
 INVENTORY = "/api/v1/inventory"
 RESERVATIONS = f"{INVENTORY}/reservations"
@@ -245,7 +252,8 @@ async def test_only_the_order_service_may_reserve(store):
     await stock(inventory, root, A=10)
     held = (await reserve(inventory, order, [("A", 1)])).json()
     cust = await customer(auth)
-    stranger = await service(auth, "user")  # a service, but not one that depends on inventory
+    # A genuine service token, but of a service that does not depend on inventory.
+    stranger = signed_service_token(auth, "user")
     for headers, expected in ((cust, 403), (root, 403), (stranger, 403), ({}, 401)):
         assert (await reserve(inventory, headers, [("A", 1)])).status_code == expected
         for action in ("commit", "release"):

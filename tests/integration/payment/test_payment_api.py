@@ -12,7 +12,14 @@ from sqlalchemy import text
 
 from mercato.platform.db import utcnow
 from tests.conftest import Harness, RunningService
-from tests.integration.accounts import admin, customer, scalar, service, wait_for
+from tests.integration.accounts import (
+    admin,
+    customer,
+    scalar,
+    service,
+    signed_service_token,
+    wait_for,
+)
 
 PAYMENTS = "/api/v1/payments"
 VISA_OK = "4242424242424242"
@@ -325,7 +332,7 @@ async def test_customers_may_not_charge_or_refund_and_other_services_may_not_rea
     )
     assert refund.status_code == 403
     # user is a catalog service, but not one that may call payment.
-    stranger = await service(auth, "user")
+    stranger = signed_service_token(auth, "user")
     assert (await payment.client.get(f"{PAYMENTS}/charges", headers=stranger)).status_code == 403
     as_user_service = await payment.client.post(
         f"{PAYMENTS}/charges", json=body, headers={**stranger, "Idempotency-Key": "y"}

@@ -183,7 +183,7 @@ class Accounts:
     def service_token(self, *, client_id: str, client_secret: str) -> tuple[str, int]:
         """A client-credentials access token for a catalog service."""
         expected = derive_client_secret(self._settings.secret_key.get_secret_value(), client_id)
-        known = client_id in catalog.SERVICES
+        known = client_id in catalog.SERVICES and catalog.get(client_id).calls_with_own_identity
         if not (hmac.compare_digest(expected, client_secret) and known):
             raise Unauthorized("The client credentials are not valid.")
         ttl = self._settings.service_token_ttl_seconds

@@ -41,7 +41,9 @@ def _viewer(request: Request, principal: CurrentPrincipal) -> Viewer:
         return Viewer(customer_id=None)
     if principal.is_service:
         service = request.app.state.platform.settings.service
-        if "service" in principal.roles and principal.service_name in catalog.dependents(service):
+        if "service" in principal.roles and principal.service_name in catalog.service_callers(
+            service
+        ):
             return Viewer(customer_id=None)
         raise Forbidden("This service may not read charges.")
     return Viewer(customer_id=principal.user_id)
