@@ -316,3 +316,23 @@ def test_metric_names_are_found_in_expressions() -> None:
         'histogram_quantile(0.99, sum by (le, route) (rate(a_bucket{x="y{z}"}[5m]))) '
         "or 0 * b:c:rate5m > bool 1 and on(service) up"
     ) == {"a_bucket", "b:c:rate5m", "up"}
+
+
+def test_business_metrics_count_what_the_shoppers_did(
+    prometheus: Prometheus, traffic: None
+) -> None:
+    def at_least(expr: str, minimum: float) -> None:
+        value = sum(float(r["value"][1]) for r in prometheus.result(expr))
+        assert value >= minimum, f"{expr} = {value}, expected at least {minimum}"
+
+    at_least("mercato_auth_registrations_total", 3)
+    at_least('mercato_auth_logins_total{result="failed"}', 3)
+    at_least('mercato_auth_logins_total{result="succeeded"}', 3)
+    at_least('mercato_orders_total{status="pending"}', 3)
+    at_least('mercato_orders_total{status="confirmed"}', 2)
+    at_least('mercato_orders_total{status="failed", reason="payment_declined"}', 1)
+    at_least('mercato_order_value_count{currency="EUR"}', 2)
+    at_least('mercato_payment_charges_total{outcome="declined"}', 1)
+    at_least('mercato_inventory_reservations_total{result="committed"}', 2)
+    at_least('mercato_inventory_reservations_total{result="released"}', 1)
+    at_least('mercato_events_consumed_total{service="user", outcome="processed"}', 3)
