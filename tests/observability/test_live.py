@@ -158,14 +158,17 @@ def traffic(platform: RunningPlatform, prometheus: Prometheus) -> None:
         assert statuses == ["confirmed", "confirmed", "failed"]
         assert gateway.get(f"{API}/no-such-route").status_code == 404
 
-    def scraped() -> bool | None:
-        confirmed = prometheus.result(
-            'sum(mercato_orders_total{status="confirmed"}) >= 2 and '
-            "sum(service:mercato_http_requests:rate5m) > 0"
-        )
-        return True if confirmed else None
+        def scraped() -> bool | None:
+            # rate() needs a counter to grow between two scrapes: a series first seen
+            # after a burst starts at its total and shows no rate, so keep browsing.
+            assert gateway.get(f"{API}/products", params={"limit": 1}).status_code == 200
+            confirmed = prometheus.result(
+                'sum(mercato_orders_total{status="confirmed"}) >= 2 and '
+                "sum(service:mercato_http_requests:rate5m) > 0"
+            )
+            return True if confirmed else None
 
-    eventually(scraped, what="the traffic in Prometheus", deadline=120)
+        eventually(scraped, what="the traffic in Prometheus", deadline=120)
 
 
 def test_every_catalog_service_is_up(prometheus: Prometheus, traffic: None) -> None:
