@@ -14,11 +14,12 @@ from typing import Any
 
 import nats
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from mercato.platform.events import stream_name
 from tests.conftest import Harness
-from tests.integration.accounts import wait_for
+from tests.integration.accounts import publish_events, wait_for
 from tests.integration.commerce.shop import API, DECLINED, open_shop
 
 
@@ -60,6 +61,21 @@ async def settled_events(harness: Harness, expected: int) -> list[dict[str, Any]
     return [
         e for e in await stream_events(harness) if e["type"].split(".")[0] in ("order", "payment")
     ]
+
+
+async def duplicates_absorbed(service: Any, event_type: str) -> float:
+    """How many deliveries of ``event_type`` the service's inbox recognised as repeats."""
+    exposition = (await service.client.get("/metrics")).text
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            labels = sample.labels
+            if (
+                sample.name == "mercato_events_consumed_total"
+                and labels.get("type") == event_type
+                and labels.get("outcome") == "duplicate"
+            ):
+                return sample.value
+    return 0.0
 
 
 async def test_each_state_change_is_published_once_even_when_relayed_again(harness: Harness):
@@ -116,3 +132,43 @@ async def test_each_state_change_is_published_once_even_when_relayed_again(harne
     assert confirmed_event["data"]["total"] == {"amount": 5000, "currency": "EUR"}
     assert confirmed_event["data"]["items"][0]["sku"] == "LAMP-1"
     assert confirmed_event["source"] == "order"
+
+
+async def test_a_full_refund_by_an_administrator_marks_the_order_refunded_once(harness: Harness):
+    shop = await open_shop(harness)
+    lamp = await shop.new_product("LAMP-2", 5000, stock=2)
+    ada = await shop.shopper("ada@example.com")
+    await shop.put_in_cart(ada, lamp, 2)
+    order = (await shop.check_out(ada)).json()
+    assert order["status"] == "confirmed"
+
+    partial = await shop.payment.client.post(
+        f"{API}/payments/charges/{order['charge_id']}/refunds",
+        json={"amount": {"amount": 1000, "currency": "EUR"}},
+        headers=shop.root,
+    )
+    assert partial.status_code == 201, partial.text
+    rest = await shop.payment.client.post(
+        f"{API}/payments/charges/{order['charge_id']}/refunds", json={}, headers=shop.root
+    )
+    assert rest.status_code == 201, rest.text
+
+    refunded = await shop.wait_order(ada, order["id"], lambda o: o["status"] == "refunded")
+    assert refunded["status"] == "refunded"
+    events = await settled_events(harness, 5)
+    kinds = Counter((e["type"], e["subject"]) for e in events)
+    assert kinds[("payment.refunded", order["charge_id"])] == 2
+    assert kinds[("order.refunded", order["id"])] == 1
+
+    # Both payment.refunded events delivered again, as after a consumer crash: the inbox
+    # absorbs them and the order publishes nothing more.
+    refunds = [e for e in events if e["type"] == "payment.refunded"]
+    await publish_events(harness, refunds)
+    for _ in range(100):
+        if await duplicates_absorbed(shop.order, "payment.refunded") == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert await duplicates_absorbed(shop.order, "payment.refunded") == 2
+    again = Counter((e["type"], e["subject"]) for e in await stream_events(harness))
+    assert again[("order.refunded", order["id"])] == 1
+    assert (await shop.order_of(ada, order["id"]))["status"] == "refunded"

@@ -9,7 +9,7 @@ from mercato.services.order import routes
 from mercato.services.order.clients import InventoryClient, PaymentClient, ProductClient
 from mercato.services.order.metrics import OrderMetrics
 from mercato.services.order.models import Base
-from mercato.services.order.saga import Saga
+from mercato.services.order.saga import Saga, record_refund
 from mercato.services.order.service import Carts, Orders, order_document
 from mercato.services.order.settings import Settings
 
@@ -17,7 +17,9 @@ from mercato.services.order.settings import Settings
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The order app: carts, checkout and the saga's recovery job."""
     settings = settings or Settings()
-    platform = Platform(settings, metadata=Base.metadata)
+    platform = Platform(
+        settings, metadata=Base.metadata, handlers={"payment.refunded": record_refund}
+    )
     assert platform.database is not None
     products = ProductClient(platform.http)
     saga = Saga(

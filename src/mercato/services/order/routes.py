@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from fastapi.responses import JSONResponse
 
 from mercato.catalog import API_PREFIX
-from mercato.platform.deps import IdempotencyKey
+from mercato.platform.deps import IdempotencyKey, from_app_state
 from mercato.platform.pagination import Page, PageRequestDep, page_of
 from mercato.platform.security import CurrentUser
 from mercato.services.order.schemas import CartLineUpdate, CartPublic, CheckoutCreate, OrderPublic
@@ -20,23 +20,13 @@ router = APIRouter(prefix=API_PREFIX, tags=["order"])
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-def _carts(request: Request) -> Carts:
-    carts: Carts = request.app.state.carts
-    return carts
-
-
-def _orders(request: Request) -> Orders:
-    orders: Orders = request.app.state.orders
-    return orders
-
-
-def _viewer(user: CurrentUser) -> Viewer:
+async def _viewer(user: CurrentUser) -> Viewer:
     """Administrators see every order; customers their own."""
     return Viewer(user_id=None if user.is_admin else user.user_id)
 
 
-CartsDep = Annotated[Carts, Depends(_carts)]
-OrdersDep = Annotated[Orders, Depends(_orders)]
+CartsDep = Annotated[Carts, from_app_state("carts")]
+OrdersDep = Annotated[Orders, from_app_state("orders")]
 ViewerDep = Annotated[Viewer, Depends(_viewer)]
 
 

@@ -14,6 +14,7 @@ conditional on the step read, so each one (and its event) happens once.
         failed
 
     confirmed + cancel --> confirmed/release --> confirmed/refund --> cancelled
+    confirmed + its charge refunded in full elsewhere (payment.refunded) --> refunded
 
 A pending order older than ``pending_timeout_seconds`` is given up on: its reservation is
 released, any charge that went through is refunded, and it fails.
@@ -32,6 +33,7 @@ from typing import Any
 from mercato.platform import faults
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import GatewayTimeout, ServiceUnavailable
+from mercato.platform.events import Event
 from mercato.services.order import repository
 from mercato.services.order.clients import (
     Cashier,
@@ -50,6 +52,7 @@ log = logging.getLogger("mercato.order.saga")
 SOURCE = "order"
 
 PENDING, CONFIRMED, FAILED, CANCELLED = "pending", "confirmed", "failed", "cancelled"
+REFUNDED = "refunded"
 RESERVE, CHARGE, COMMIT, RELEASE, REFUND = "reserve", "charge", "commit", "release", "refund"
 MAX_BACKOFF_SECONDS = 10.0
 
@@ -349,6 +352,25 @@ class Saga:
             delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2**current.attempts)
             current.lease_until = utcnow() + timedelta(seconds=delay)
             await uow.commit()
+
+
+async def record_refund(event: Event, uow: UnitOfWork) -> None:
+    """Handles ``payment.refunded``: a confirmed order whose charge an administrator
+    refunded in full, outside a cancellation, becomes ``refunded``.
+
+    Refunds the saga makes itself (cancellation, compensation) find the order already
+    moving on (a step set, or not confirmed) and change nothing.
+    """
+    data = event.data
+    refunded, charged = data["refunded_total"]["amount"], data["amount"]["amount"]
+    if refunded < charged:
+        return
+    order = await repository.order_for_update(uow.session, uuid.UUID(data["order_id"]))
+    if order is None or order.status != CONFIRMED or order.step is not None:
+        return
+    order.status = REFUNDED
+    order.updated_at = utcnow()
+    await uow.publish(f"order.{REFUNDED}", order_event_data(order), subject=order.id, source=SOURCE)
 
 
 def order_event_data(order: Order) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from mercato import catalog
 from mercato.catalog import API_PREFIX
-from mercato.platform.deps import IdempotencyKey
+from mercato.platform.deps import IdempotencyKey, from_app_state
 from mercato.platform.errors import Forbidden
 from mercato.platform.pagination import Page, PageRequestDep, page_of
 from mercato.platform.security import CallingService, CurrentPrincipal, CurrentUser, ServiceOrAdmin
@@ -30,12 +30,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/payments", tags=["payment"])
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-def _payments(request: Request) -> Payments:
-    payments: Payments = request.app.state.payments
-    return payments
-
-
-def _viewer(request: Request, principal: CurrentPrincipal) -> Viewer:
+async def _viewer(request: Request, principal: CurrentPrincipal) -> Viewer:
     """Administrators and the services allowed to call payment see every charge."""
     if principal.is_admin:
         return Viewer(customer_id=None)
@@ -49,7 +44,7 @@ def _viewer(request: Request, principal: CurrentPrincipal) -> Viewer:
     return Viewer(customer_id=principal.user_id)
 
 
-PaymentsDep = Annotated[Payments, Depends(_payments)]
+PaymentsDep = Annotated[Payments, from_app_state("payments")]
 ViewerDep = Annotated[Viewer, Depends(_viewer)]
 
 
