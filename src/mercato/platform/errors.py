@@ -100,6 +100,12 @@ class ValidationFailed(DomainError):
         super().__init__(detail, errors=[dict(e) for e in errors])
 
 
+class IdempotencyKeyReused(ValidationFailed):
+    """An Idempotency-Key used before with a different request (API.md: 422)."""
+
+    slug, title = "idempotency-key-reused", "Idempotency key reused"
+
+
 class TooManyRequests(DomainError):
     """Rate limited; ``retry_after`` seconds tell when to come back."""
 

@@ -18,7 +18,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from mercato.platform.errors import ServiceUnavailable
+from mercato.platform.errors import ServiceUnavailable, ValidationFailed
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -41,6 +41,27 @@ class PresignedUpload:
     method: str
     headers: dict[str, str]
     expires_in: int
+
+
+@dataclass(frozen=True)
+class UploadPolicy:
+    """Which content types, and how many bytes, an upload may have."""
+
+    content_types: tuple[str, ...]
+    max_bytes: int
+
+    def check(self, *, content_type: str, size: int, what: str) -> None:
+        """Raises 422 naming each field outside the policy."""
+        errors = []
+        if content_type not in self.content_types:
+            allowed = ", ".join(self.content_types)
+            errors.append({"loc": ["body", "content_type"], "msg": f"must be one of {allowed}"})
+        if size > self.max_bytes:
+            errors.append(
+                {"loc": ["body", "size"], "msg": f"must be at most {self.max_bytes} bytes"}
+            )
+        if errors:
+            raise ValidationFailed(f"The {what} is outside the upload policy.", errors=errors)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from mercato.platform.db import UnitOfWork, utcnow
-from mercato.platform.errors import Conflict, NotFound, ValidationFailed
+from mercato.platform.errors import Conflict, IdempotencyKeyReused, NotFound, ValidationFailed
 from mercato.platform.pagination import InvalidCursor, PageRequest
 from mercato.services.order import repository
 from mercato.services.order.clients import ProductCatalog, ProductSnapshot
@@ -75,12 +75,6 @@ class OrderNotFound(NotFound):
     """No such order, or not the caller's."""
 
     slug, title = "order-not-found", "Order not found"
-
-
-class IdempotencyKeyReused(ValidationFailed):
-    """The key was used before with a different request."""
-
-    slug, title = "idempotency-key-reused", "Idempotency key reused"
 
 
 class CheckoutInProgress(Conflict):

@@ -22,7 +22,13 @@ import orjson
 
 from mercato.platform import faults
 from mercato.platform.db import UnitOfWork, utcnow
-from mercato.platform.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from mercato.platform.errors import (
+    Conflict,
+    IdempotencyKeyReused,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from mercato.platform.metrics import Labelled
 from mercato.platform.pagination import InvalidCursor, PageRequest
 from mercato.services.payment import repository
@@ -85,12 +91,6 @@ class ChargeNotFound(NotFound):
     """No such charge, or not the caller's."""
 
     slug, title = "charge-not-found", "Charge not found"
-
-
-class IdempotencyKeyReused(ValidationFailed):
-    """The key was used before with a different request."""
-
-    slug, title = "idempotency-key-reused", "Idempotency key reused"
 
 
 class ChargeInProgress(Conflict):

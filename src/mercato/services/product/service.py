@@ -15,7 +15,7 @@ from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import Conflict, NotFound, ValidationFailed
 from mercato.platform.events import Event
 from mercato.platform.pagination import InvalidCursor, PageRequest
-from mercato.platform.s3 import ObjectStore, PresignedUpload
+from mercato.platform.s3 import ObjectStore, PresignedUpload, UploadPolicy
 from mercato.services.product import repository
 from mercato.services.product.models import Category, Product, ProductImage
 from mercato.services.product.repository import Listing
@@ -337,19 +337,9 @@ class Catalog:
     ) -> tuple[uuid.UUID, PresignedUpload]:
         """A presigned URL for a new picture, within the type, size and count policy."""
         settings = self._settings
-        errors = []
-        if content_type not in settings.image_content_types:
-            allowed = ", ".join(settings.image_content_types)
-            errors.append({"loc": ["body", "content_type"], "msg": f"must be one of {allowed}"})
-        if size > settings.image_max_bytes:
-            errors.append(
-                {
-                    "loc": ["body", "size"],
-                    "msg": f"must be at most {settings.image_max_bytes} bytes",
-                }
-            )
-        if errors:
-            raise ValidationFailed("The image is outside the upload policy.", errors=errors)
+        UploadPolicy(settings.image_content_types, settings.image_max_bytes).check(
+            content_type=content_type, size=size, what="image"
+        )
         image_id = uuid.uuid4()
         key = f"products/{product_id}/{image_id.hex}"
         async with self._uow() as uow:

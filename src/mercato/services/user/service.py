@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from mercato.platform.db import UnitOfWork, utcnow
-from mercato.platform.errors import NotFound, ValidationFailed
+from mercato.platform.errors import NotFound
 from mercato.platform.events import Event
 from mercato.platform.pagination import InvalidCursor, PageRequest
-from mercato.platform.s3 import ObjectStore, PresignedUpload
+from mercato.platform.s3 import ObjectStore, PresignedUpload, UploadPolicy
 from mercato.services.user import repository
 from mercato.services.user.models import Address, Profile
 from mercato.services.user.settings import Settings
@@ -121,19 +121,9 @@ class Profiles:
     ) -> PresignedUpload:
         """A presigned URL for the new avatar, within the type and size policy."""
         settings = self._settings
-        errors = []
-        if content_type not in settings.avatar_content_types:
-            allowed = ", ".join(settings.avatar_content_types)
-            errors.append({"loc": ["body", "content_type"], "msg": f"must be one of {allowed}"})
-        if size > settings.avatar_max_bytes:
-            errors.append(
-                {
-                    "loc": ["body", "size"],
-                    "msg": f"must be at most {settings.avatar_max_bytes} bytes",
-                }
-            )
-        if errors:
-            raise ValidationFailed("The avatar is outside the upload policy.", errors=errors)
+        UploadPolicy(settings.avatar_content_types, settings.avatar_max_bytes).check(
+            content_type=content_type, size=size, what="avatar"
+        )
         key = f"avatars/{user_id}/{uuid.uuid4().hex}"
         async with self._uow() as uow:
             profile = await self._load(uow, user_id)
