@@ -4,8 +4,6 @@ data through its gateway, a second load changing nothing."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +11,6 @@ import pytest
 
 from mercato.runner import seed
 from tests.e2e.support import (
-    MERCATO,
     RunningPlatform,
     eventually,
     free_offset,
@@ -24,24 +21,15 @@ from tests.e2e.support import (
 pytestmark = pytest.mark.e2e
 
 
-class SeededPlatform(RunningPlatform):
-    """`mercato up --seed` with the services the demo data needs."""
-
-    def start(self) -> SeededPlatform:
-        args = ["up", "--seed", "--data-dir", str(self.data_dir), "--port-offset", str(self.offset)]
-        args += ["--services", "gateway,product,inventory"]
-        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.output = self.data_dir.parent / f"up-{uuid.uuid4().hex[:6]}.out"
-        with open(self.output, "wb") as out:
-            self.process = subprocess.Popen(
-                [*MERCATO, *args], stdout=out, stderr=subprocess.STDOUT, env=self.env
-            )
-        return self
-
-
 @pytest.fixture(scope="module")
-def platform() -> Iterator[SeededPlatform]:
-    running = SeededPlatform(new_data_dir(), free_offset()).start()
+def platform() -> Iterator[RunningPlatform]:
+    """`mercato up --seed` with the services the demo data needs."""
+    running = RunningPlatform(
+        new_data_dir(),
+        free_offset(),
+        services=["gateway", "product", "inventory"],
+        extra_args=["--seed"],
+    ).start()
     try:
         running.wait_running()
         yield running

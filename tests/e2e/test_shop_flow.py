@@ -6,7 +6,6 @@ refund. `mercato up --seed` runs in a subprocess with its own data dir and port 
 from __future__ import annotations
 
 import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,12 +15,10 @@ import pytest
 
 from mercato.runner import seed
 from tests.e2e.support import (
-    MERCATO,
     RunningPlatform,
     eventually,
     free_offset,
     new_data_dir,
-    runner_env,
 )
 
 pytestmark = pytest.mark.e2e
@@ -37,24 +34,12 @@ ADDRESS = {
 }
 
 
-class ShopPlatform(RunningPlatform):
-    """`mercato up --seed` with the gateway and order (which brings what it needs)."""
-
-    def start(self) -> ShopPlatform:
-        args = ["up", "--seed", "--data-dir", str(self.data_dir), "--port-offset", str(self.offset)]
-        args += ["--services", "gateway,order"]
-        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.output = self.data_dir.parent / f"up-{uuid.uuid4().hex[:6]}.out"
-        with open(self.output, "wb") as out:
-            self.process = subprocess.Popen(
-                [*MERCATO, *args], stdout=out, stderr=subprocess.STDOUT, env=self.env
-            )
-        return self
-
-
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[httpx.Client]:
-    running = ShopPlatform(new_data_dir(), free_offset(), env=runner_env()).start()
+    # `mercato up --seed` with the gateway and order (which brings what it needs).
+    running = RunningPlatform(
+        new_data_dir(), free_offset(), services=["gateway", "order"], extra_args=["--seed"]
+    ).start()
     try:
         running.wait_running()
         eventually(
