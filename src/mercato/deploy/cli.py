@@ -57,6 +57,12 @@ def render_monitoring(repo: Path | None = RepoOption, check: bool = False) -> No
     _run(("monitoring",), repo, check)
 
 
+@render_app.command("docs")
+def render_docs(repo: Path | None = RepoOption, check: bool = False) -> None:
+    """docs/architecture.md: services, calls and events drawn from the catalog."""
+    _run(("docs",), repo, check)
+
+
 @render_app.command("all")
 def render_all(repo: Path | None = RepoOption, check: bool = False) -> None:
     """Writes (or with --check, verifies) every generated deployment file."""
