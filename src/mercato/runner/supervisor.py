@@ -282,13 +282,18 @@ class Runner:
             if managed.engine is not None:
                 self._engine_tasks[name] = asyncio.create_task(self._start_engine(managed))
         preloaded = self._preloaded = asyncio.create_task(asyncio.to_thread(_preload))
+        spawns: list[asyncio.Task[None]] = []
         try:
+            # Migrations run one after the other; each service starts as soon as its own
+            # database and engines are ready, without waiting for the others' engines.
             for service in self.services.values():
-                await self._prepare_and_spawn(service)
+                await self._migrate(service)
+                spawns.append(asyncio.create_task(self._spawn_when_ready(service)))
+            await asyncio.gather(*spawns)
             await asyncio.gather(*self._engine_tasks.values())
             await self._wait_all_ready()
         except BaseException:
-            pending = [preloaded, *self._engine_tasks.values()]
+            pending = [preloaded, *spawns, *self._engine_tasks.values()]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -325,7 +330,7 @@ class Runner:
         if task is not None:
             await asyncio.shield(task)
 
-    async def _prepare_and_spawn(self, service: ManagedService) -> None:
+    async def _migrate(self, service: ManagedService) -> None:
         if self._preloaded is not None:
             await self._preloaded
         from mercato.platform import migrations
@@ -353,7 +358,9 @@ class Runner:
                 f"{'created and ' if created else ''}migrated {spec.database} "
                 f"({time.monotonic() - began:.1f}s)"
             )
-        for engine in spec.engines:
+
+    async def _spawn_when_ready(self, service: ManagedService) -> None:
+        for engine in catalog.get(service.name).engines:
             await self._engine_ready(engine)
         self._spawn(service)
         self._mark_service(service, "starting", f"pid {service.pid_text}")
