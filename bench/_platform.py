@@ -1,116 +1,94 @@
-"""A throw-away identity platform for the benchmarks: PostgreSQL, NATS, auth and gateway.
+"""A throw-away Mercato platform for the benchmarks: some services on their engines.
 
-Engines come from the launchers the runner and the tests use; auth's database is
-migrated the way the runner does it; auth and gateway run as real processes
-(``python -m mercato.platform.server <name>``) with the ``MERCATO_*`` environment.
+Engines come from the launchers the runner and the tests use; databases are created
+and migrated, and every service gets its ``MERCATO_*`` environment, the way the runner
+does it (``mercato.runner.plan``); services run as real processes
+(``python -m mercato.platform.server <name>``) on free ports, in the runner's start order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import asyncpg
-from sqlalchemy.engine import make_url
-
-from _common import PYTHON, Child, Processes, free_port, progress, wait_http
+from _common import PYTHON, BenchError, Child, Processes, free_port, progress, wait_http
 from mercato import catalog
 from mercato.platform import migrations
 from mercato.platform.db import with_database
-from mercato.runner.engines import EnginePorts, engines_for
-
-SERVICES = ("auth", "gateway")
+from mercato.runner import plan
+from mercato.runner.engines import EngineError, EnginePorts, engines_for
 
 
 @dataclass
-class Identity:
-    """Where the started services listen."""
+class Platform:
+    """The started processes (services and engines) and where they listen."""
 
-    auth_url: str
-    gateway_url: str
-    auth: Child
-    gateway: Child
-    engines: dict[str, Child]
+    children: dict[str, Child]
+    urls: dict[str, str]
+    databases: dict[str, str]
 
 
-def start_identity(processes: Processes, *, auth_env: dict[str, str] | None = None) -> Identity:
-    """Starts PostgreSQL and NATS, migrates auth, then auth and the gateway (no rate limit)."""
+def start_platform(
+    processes: Processes,
+    services: Sequence[str],
+    *,
+    env: Mapping[str, Mapping[str, str]] | None = None,
+    timeout: float = 180.0,
+) -> Platform:
+    """Starts the engines ``services`` need, migrates their databases, then the services.
+
+    ``env`` adds variables per service. The gateway's per-client rate limit is off: one
+    load generator is one client, and the limit would cap the run.
+    """
     engine_secrets = {
         "postgres_password": secrets.token_urlsafe(16),
-        "s3_access_key": "unused",
-        "s3_secret_key": "unused",
+        "s3_access_key": "bench" + secrets.token_hex(6),
+        "s3_secret_key": secrets.token_urlsafe(24),
     }
     engines = engines_for(processes.workdir / "engines", EnginePorts.free(), engine_secrets)
-    started = []
-    for name in ("postgres", "nats"):
+    children: dict[str, Child] = {}
+    for name in plan.engines_needed(list(services)):
         engine = engines[name]
         log_path = processes.workdir / "logs" / f"{name}.log"
-        child = Child(name, engine.start(log_path), log_path, stop_signal=engine.stop_signal)
-        processes.children.append(child)
-        started.append((engine, child))
-    for engine, child in started:
-        progress(f"waiting for {engine.name}")
-        engine.wait_ready(child.process)
+        children[name] = Child(
+            name, engine.start(log_path), log_path, stop_signal=engine.stop_signal
+        )
+        processes.children.append(children[name])
+    for name, child in list(children.items()):
+        progress(f"waiting for {name}")
+        try:
+            engines[name].wait_ready(child.process)
+        except EngineError as exc:
+            raise BenchError(f"{exc}:\n{child.log_tail()}") from None
 
-    server_url = engines["postgres"].url
-    database = catalog.get("auth").database
-    assert database is not None
-    asyncio.run(_create_database(server_url, database))
-    migrations_package = catalog.get("auth").migrations
-    assert migrations_package is not None
-    migrations.upgrade(migrations_package, with_database(server_url, database))
-
-    ports = {name: free_port() for name in SERVICES}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    common = {
-        "MERCATO_ENV": "dev",
-        "MERCATO_HOST": "127.0.0.1",
-        "MERCATO_LOG_LEVEL": "info",
-        "MERCATO_SERVICE_URLS": json.dumps(urls),
-    }
-    auth = processes.start(
-        "auth",
-        _server("auth"),
-        env={
-            **common,
-            "MERCATO_SERVICE": "auth",
-            "MERCATO_PORT": str(ports["auth"]),
-            "MERCATO_DATABASE_URL": with_database(server_url, database),
-            "MERCATO_NATS_URL": engines["nats"].url,
-            "MERCATO_SECRET_KEY": secrets.token_urlsafe(24),
-            **(auth_env or {}),
-        },
+    endpoints = plan.Endpoints(
+        database_url=engines["postgres"].url if "postgres" in children else None,
+        nats_url=engines["nats"].url if "nats" in children else None,
+        s3_endpoint=engines["s3"].url if "s3" in children else None,
+        s3_access_key=engine_secrets["s3_access_key"],
+        s3_secret_key=engine_secrets["s3_secret_key"],
     )
-    progress("waiting for auth")
-    wait_http(urls["auth"] + "/ready", auth)
-    gateway = processes.start(
-        "gateway",
-        _server("gateway"),
-        env={
-            **common,
-            "MERCATO_SERVICE": "gateway",
-            "MERCATO_PORT": str(ports["gateway"]),
-            # One load generator is one client: the per-client limit would cap the run.
-            "MERCATO_RATE_LIMIT_PER_SECOND": "0",
-        },
-    )
-    progress("waiting for gateway")
-    wait_http(urls["gateway"] + "/ready", gateway)
-    return Identity(urls["auth"], urls["gateway"], auth, gateway, {c.name: c for _, c in started})
+    databases = {}
+    for name in services:
+        spec = catalog.get(name)
+        if spec.database and spec.migrations and endpoints.database_url:
+            asyncio.run(migrations.ensure_database(endpoints.database_url, spec.database))
+            databases[name] = with_database(endpoints.database_url, spec.database)
+            migrations.upgrade(spec.migrations, databases[name])
 
-
-def _server(name: str) -> list[str]:
-    return [PYTHON, "-m", "mercato.platform.server", name]
-
-
-async def _create_database(server_url: str, name: str) -> None:
-    url = make_url(server_url)
-    connection = await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, password=url.password, database="postgres"
-    )
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
+    ports = {name: free_port() for name in services}
+    urls = plan.service_urls(ports)
+    run_secrets = {"auth_secret_key": secrets.token_urlsafe(24)}
+    extra = {plan.GATEWAY: {"MERCATO_RATE_LIMIT_PER_SECOND": "0"}, **(env or {})}
+    for name in plan.start_order(list(services)):
+        service_env = plan.service_env(name, ports=ports, endpoints=endpoints, secrets=run_secrets)
+        children[name] = processes.start(
+            name,
+            [PYTHON, "-m", "mercato.platform.server", name],
+            env={**service_env, **extra.get(name, {})},
+        )
+        progress(f"waiting for {name}")
+        wait_http(urls[name] + "/ready", children[name], timeout=timeout)
+    return Platform(children, urls, databases)

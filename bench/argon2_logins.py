@@ -46,7 +46,7 @@ from _common import (
     run_wrk,
     write_results,
 )
-from _platform import start_identity
+from _platform import start_platform
 from mercato.services.auth.settings import Settings as AuthSettings
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 (a throw-away bench account)
@@ -223,10 +223,11 @@ def logins(
     require("wrk")
     series: dict[str, Series] = {}
     with Processes() as processes:
-        identity = start_identity(processes)
+        platform = start_platform(processes, ("auth", "gateway"))
+        auth, gateway = platform.children["auth"], platform.children["gateway"]
         script = Path(processes.workdir) / "login.lua"
-        script.write_text(LOGIN_SCRIPT.format(bodies=lua_table(register_users(identity.auth_url))))
-        bases = {"auth": identity.auth_url, "gateway": identity.gateway_url}
+        bases = platform.urls
+        script.write_text(LOGIN_SCRIPT.format(bodies=lua_table(register_users(bases["auth"]))))
         variants = [f"{path}@{c}" for c in concurrencies for path in paths]
         series = {variant: Series() for variant in variants}
         url = "/api/v1/auth/login"
@@ -239,7 +240,7 @@ def logins(
                 duration=duration,
                 script=script,
                 timeout=30,
-                watch=[identity.auth, identity.gateway, identity.engines["postgres"]],
+                watch=[auth, gateway, platform.children["postgres"]],
             )
             series[variant].runs.append(result)
             progress(
@@ -248,8 +249,8 @@ def logins(
                 f"auth CPU {result.cpu_us_per_request('auth') / 1000:5.1f} ms/login "
                 f"non-2xx {result.non_2xx} load {result.load_before:.2f}"
             )
-        rss = {"auth": identity.auth.rss_mib(), "gateway": identity.gateway.rss_mib()}
-        for child in (identity.auth, identity.gateway):
+        rss = {"auth": auth.rss_mib(), "gateway": gateway.rss_mib()}
+        for child in (auth, gateway):
             answers = dict(sorted(child.answers().items()))
             progress(f"{child.name} answered (status: count) {answers}")
             for error in child.errors_logged():

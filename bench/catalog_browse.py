@@ -21,20 +21,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import secrets
 import uuid
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
 from _common import (
-    PYTHON,
-    BenchError,
-    Child,
     Processes,
     Series,
-    free_port,
     interleaved,
     machine_state,
     main_guard,
@@ -45,10 +39,7 @@ from _common import (
     wait_http,
     write_results,
 )
-from mercato import catalog
-from mercato.platform import migrations
-from mercato.platform.db import with_database
-from mercato.runner.engines import EngineError, EnginePorts, engines_for
+from _platform import start_platform
 
 PRODUCTS = 5_000
 CATEGORIES = 20
@@ -73,8 +64,9 @@ def main() -> int:
     variants = [f"{v}@{c}" for c in concurrencies for v in VARIANTS]
     series = {variant: Series() for variant in variants}
     with Processes() as processes:
-        children, urls = start_platform(processes)
-        product_id = asyncio.run(load_catalog(urls["product_database"]))
+        platform = start_platform(processes, ("auth", "product", "gateway"))
+        children, urls = platform.children, platform.urls
+        product_id = asyncio.run(load_catalog(platform.databases["product"]))
         targets = {
             "list": urls["gateway"] + LIST_QUERY,
             "product": f"{urls['gateway']}/api/v1/products/{product_id}",
@@ -151,80 +143,6 @@ def main() -> int:
     return 0
 
 
-def start_platform(
-    processes: Processes,
-) -> tuple[dict[str, Child], dict[str, str]]:
-    """PostgreSQL, NATS and S3; auth and product migrated and started; the gateway last."""
-    engine_secrets = {
-        "postgres_password": secrets.token_urlsafe(16),
-        "s3_access_key": "bench" + secrets.token_hex(6),
-        "s3_secret_key": secrets.token_urlsafe(24),
-    }
-    engines = engines_for(processes.workdir / "engines", EnginePorts.free(), engine_secrets)
-    engine_children: dict[str, Child] = {}
-    for name in ("postgres", "nats", "s3"):
-        engine = engines[name]
-        log_path = processes.workdir / "logs" / f"{name}.log"
-        child = Child(name, engine.start(log_path), log_path, stop_signal=engine.stop_signal)
-        processes.children.append(child)
-        engine_children[name] = child
-    for name, child in engine_children.items():
-        progress(f"waiting for {name}")
-        try:
-            engines[name].wait_ready(child.process)
-        except EngineError as exc:
-            raise BenchError(f"{exc}:\n{child.log_tail()}") from None
-
-    server_url = engines["postgres"].url
-    database_urls = {}
-    for name in ("auth", "product"):
-        spec = catalog.get(name)
-        assert spec.database is not None
-        assert spec.migrations is not None
-        asyncio.run(_create_database(server_url, spec.database))
-        database_urls[name] = with_database(server_url, spec.database)
-        migrations.upgrade(spec.migrations, database_urls[name])
-
-    ports = {name: free_port() for name in ("auth", "product", "gateway")}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    common = {
-        "MERCATO_ENV": "dev",
-        "MERCATO_HOST": "127.0.0.1",
-        "MERCATO_LOG_LEVEL": "info",
-        "MERCATO_SERVICE_URLS": json.dumps(urls),
-        "MERCATO_NATS_URL": engines["nats"].url,
-    }
-    own = {
-        "auth": {
-            "MERCATO_DATABASE_URL": database_urls["auth"],
-            "MERCATO_SECRET_KEY": secrets.token_urlsafe(24),
-        },
-        "product": {
-            "MERCATO_DATABASE_URL": database_urls["product"],
-            "MERCATO_S3_ENDPOINT": engines["s3"].url,
-            "MERCATO_S3_ACCESS_KEY": engine_secrets["s3_access_key"],
-            "MERCATO_S3_SECRET_KEY": engine_secrets["s3_secret_key"],
-        },
-        # One load generator is one client: the per-client limit would cap the run.
-        "gateway": {"MERCATO_RATE_LIMIT_PER_SECOND": "0"},
-    }
-    children = {}
-    for name in ("auth", "product", "gateway"):
-        children[name] = processes.start(
-            name,
-            [PYTHON, "-m", "mercato.platform.server", name],
-            env={
-                **common,
-                **own[name],
-                "MERCATO_SERVICE": name,
-                "MERCATO_PORT": str(ports[name]),
-            },
-        )
-        progress(f"waiting for {name}")
-        wait_http(urls[name] + "/ready", children[name], timeout=120)
-    return children, {**urls, "product_database": database_urls["product"]}
-
-
 async def load_catalog(database_url: str) -> str:
     """Inserts the categories, products and their (ready) pictures; the id of one product."""
     url = make_url(database_url)
@@ -264,17 +182,6 @@ async def load_catalog(database_url: str) -> str:
     finally:
         await connection.close()
     return str(product_id)
-
-
-async def _create_database(server_url: str, name: str) -> None:
-    url = make_url(server_url)
-    connection = await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, password=url.password, database="postgres"
-    )
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ import contextlib
 import json
 import os
 import random
-import secrets
 import statistics
 import subprocess
 import time
@@ -53,21 +52,15 @@ from _common import (
     BenchError,
     Child,
     Processes,
-    free_port,
     interleaved,
     machine_state,
     main_guard,
     print_table,
     progress,
     require,
-    wait_http,
     write_results,
 )
-from mercato import catalog
-from mercato.platform import migrations
-from mercato.platform.db import with_database
-from mercato.platform.security import derive_client_secret
-from mercato.runner.engines import EngineError, EnginePorts, engines_for
+from _platform import Platform, start_platform
 
 API = "/api/v1"
 SERVICES = ("auth", "product", "inventory", "payment", "order", "gateway")
@@ -82,15 +75,6 @@ ADDRESS = {
     "country": "FR",
 }
 TRACED_CHECKOUTS = 20
-
-
-@dataclass
-class Platform:
-    """The started processes and where they listen."""
-
-    children: dict[str, Child]
-    urls: dict[str, str]
-    databases: dict[str, str]
 
 
 @dataclass
@@ -160,7 +144,7 @@ def main() -> int:
 
     runs: dict[int, list[Run]] = defaultdict(list)
     with Processes() as processes:
-        platform = start_platform(processes)
+        platform = start_platform(processes, SERVICES)
         shoppers, product_ids = asyncio.run(prepare(platform, max(levels)))
         watch = {name: platform.children[name] for name in (*SERVICES, "postgres", "nats")}
 
@@ -207,84 +191,6 @@ def main() -> int:
 
 
 # -- the platform --------------------------------------------------------------------------
-
-
-def start_platform(processes: Processes) -> Platform:
-    """PostgreSQL, NATS and S3; every commerce database migrated; the services, gateway last."""
-    engine_secrets = {
-        "postgres_password": secrets.token_urlsafe(16),
-        "s3_access_key": "bench" + secrets.token_hex(6),
-        "s3_secret_key": secrets.token_urlsafe(24),
-    }
-    engines = engines_for(processes.workdir / "engines", EnginePorts.free(), engine_secrets)
-    children: dict[str, Child] = {}
-    for name in ("postgres", "nats", "s3"):
-        engine = engines[name]
-        log_path = processes.workdir / "logs" / f"{name}.log"
-        child = Child(name, engine.start(log_path), log_path, stop_signal=engine.stop_signal)
-        processes.children.append(child)
-        children[name] = child
-    for name in ("postgres", "nats", "s3"):
-        progress(f"waiting for {name}")
-        try:
-            engines[name].wait_ready(children[name].process)
-        except EngineError as exc:
-            raise BenchError(f"{exc}:\n{children[name].log_tail()}") from None
-
-    server_url = engines["postgres"].url
-    databases = {}
-    for name in SERVICES:
-        spec = catalog.get(name)
-        if spec.database is None or spec.migrations is None:
-            continue
-        asyncio.run(_create_database(server_url, spec.database))
-        databases[name] = with_database(server_url, spec.database)
-        migrations.upgrade(spec.migrations, databases[name])
-
-    ports = {name: free_port() for name in SERVICES}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    auth_secret = secrets.token_urlsafe(24)
-    common = {
-        "MERCATO_ENV": "dev",
-        "MERCATO_HOST": "127.0.0.1",
-        "MERCATO_LOG_LEVEL": "info",
-        "MERCATO_SERVICE_URLS": json.dumps(urls),
-        "MERCATO_NATS_URL": engines["nats"].url,
-        "MERCATO_S3_ENDPOINT": engines["s3"].url,
-        "MERCATO_S3_ACCESS_KEY": engine_secrets["s3_access_key"],
-        "MERCATO_S3_SECRET_KEY": engine_secrets["s3_secret_key"],
-    }
-    own: dict[str, dict[str, str]] = {name: {} for name in SERVICES}
-    for name, url in databases.items():
-        own[name]["MERCATO_DATABASE_URL"] = url
-    own["auth"]["MERCATO_SECRET_KEY"] = auth_secret
-    own["order"]["MERCATO_CLIENT_SECRET"] = derive_client_secret(auth_secret, "order")
-    own["gateway"]["MERCATO_RATE_LIMIT_PER_SECOND"] = "0"
-    for name in SERVICES:
-        children[name] = processes.start(
-            name,
-            [PYTHON, "-m", "mercato.platform.server", name],
-            env={
-                **common,
-                **own[name],
-                "MERCATO_SERVICE": name,
-                "MERCATO_PORT": str(ports[name]),
-            },
-        )
-        progress(f"waiting for {name}")
-        wait_http(urls[name] + "/ready", children[name], timeout=180)
-    return Platform(children, urls, databases)
-
-
-async def _create_database(server_url: str, name: str) -> None:
-    url = make_url(server_url)
-    connection = await asyncpg.connect(
-        host=url.host, port=url.port, user=url.username, password=url.password, database="postgres"
-    )
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
 
 
 async def _sql(database_url: str, statement: str, *params: Any) -> None:

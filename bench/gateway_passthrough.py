@@ -33,7 +33,7 @@ from _common import (
     wait_http,
     write_results,
 )
-from _platform import start_identity
+from _platform import start_platform
 
 ROUTE = "/api/v1/auth/jwks.json"
 PATHS = ("direct", "gateway", "nginx")
@@ -56,29 +56,30 @@ def main() -> int:
     variants = [f"{path}@{c}" for c in concurrencies for path in PATHS]
     series = {variant: Series() for variant in variants}
     with Processes() as processes:
-        identity = start_identity(processes)
-        auth_port = int(identity.auth_url.rsplit(":", 1)[1])
+        platform = start_platform(processes, ("auth", "gateway"))
+        auth, gateway = platform.children["auth"], platform.children["gateway"]
+        auth_port = int(platform.urls["auth"].rsplit(":", 1)[1])
         nginx_port = free_port()
         nginx = start_nginx(processes, upstream_port=auth_port, port=nginx_port)
         urls = {
-            "direct": identity.auth_url + ROUTE,
-            "gateway": identity.gateway_url + ROUTE,
+            "direct": platform.urls["auth"] + ROUTE,
+            "gateway": platform.urls["gateway"] + ROUTE,
             "nginx": f"http://127.0.0.1:{nginx_port}{ROUTE}",
         }
         wait_http(urls["nginx"], nginx)
-        wait_http(urls["gateway"], identity.gateway)
+        wait_http(urls["gateway"], gateway)
 
         before = machine_state()
         for path in PATHS:  # warm-up: pools, JIT-less caches, lazy imports
             run_wrk(urls[path], connections=max(concurrencies), duration=2)
         for round_no, variant in interleaved(variants, args.rounds):
             path, connections = variant.split("@")
-            hops = {"gateway": [identity.gateway], "nginx": [nginx]}.get(path, [])
+            hops = {"gateway": [gateway], "nginx": [nginx]}.get(path, [])
             result = run_wrk(
                 urls[path],
                 connections=int(connections),
                 duration=args.duration,
-                watch=[identity.auth, *hops],
+                watch=[auth, *hops],
             )
             series[variant].runs.append(result)
             hop_us = result.cpu_us_per_request(path) if hops else 0.0
@@ -90,7 +91,7 @@ def main() -> int:
             )
         after = machine_state()
         rss = {child.name: child.rss_mib() for child in processes.children}
-        for child in (identity.auth, identity.gateway):
+        for child in (auth, gateway):
             answers = dict(sorted(child.answers().items()))
             progress(f"{child.name} answered (status: count) {answers}")
 
