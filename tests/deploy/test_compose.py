@@ -79,7 +79,11 @@ def test_only_the_gateway_is_published_on_8080(compose: dict[str, Any]) -> None:
 def test_every_container_gets_the_catalog_environment(compose: dict[str, Any]) -> None:
     for service in model.services():
         env = compose["services"][service.name]["environment"]
-        assert set(env) == service.expected_env() | {"MERCATO_LOG_LEVEL", *tracing.SERVICE_ENV}
+        assert set(env) == service.expected_env() | {
+            "MERCATO_LOG_LEVEL",
+            *tracing.SERVICE_ENV,
+            *tracing.sampler_env(1.0),
+        }
         for key, value in service.config_env().items():
             if key != "MERCATO_SMTP_PORT":
                 assert env[key] == value

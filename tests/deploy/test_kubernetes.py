@@ -27,6 +27,7 @@ ENVIRONMENT_WIDE = {
     "MERCATO_S3_PUBLIC_ENDPOINT",
     "MERCATO_EVENT_STREAM_REPLICAS",
     *tracing.SERVICE_ENV,
+    *tracing.sampler_env(0.5),
 }
 KUBERNETES_VERSION = "1.32.0"  # the EKS version in deploy/terraform
 

@@ -49,6 +49,37 @@ def test_every_service_gets_the_collector_as_its_otlp_endpoint(
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_each_environment_samples_its_own_share_of_traces_at_the_edge(
+    env: str, overlays: dict[str, list[Obj]]
+) -> None:
+    config = named(overlays[env], "ConfigMap")
+    deployments = named(overlays[env], "Deployment")
+    expected = {
+        "dev": {"OTEL_TRACES_SAMPLER": "parentbased_always_on"},
+        "stg": {"OTEL_TRACES_SAMPLER": "parentbased_always_on"},
+        "prod": {
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.1",
+        },
+    }[env]
+    for name in catalog.SERVICES:
+        sources = deployments[name]["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+        refs = [s["configMapRef"]["name"] for s in sources if "configMapRef" in s]
+        # One ConfigMap says how to sample, so the order of envFrom cannot change it.
+        samplers = [
+            {k: v for k, v in config[ref]["data"].items() if k.startswith("OTEL_TRACES_SAMPLER")}
+            for ref in refs
+        ]
+        assert [s for s in samplers if s] == [expected], name
+
+
+def test_a_sampling_ratio_outside_zero_to_one_is_refused() -> None:
+    assert tracing.sampler_env(0.0)["OTEL_TRACES_SAMPLER_ARG"] == "0"
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        tracing.sampler_env(1.5)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_spans_flow_services_to_collector_to_tempo_and_nowhere_else(
     env: str, overlays: dict[str, list[Obj]]
 ) -> None:
@@ -108,6 +139,7 @@ def test_compose_runs_the_collector_and_tempo_and_points_services_at_it() -> Non
     for name in catalog.SERVICES:
         env = services[name]["environment"]
         assert {k: env[k] for k in tracing.SERVICE_ENV} == tracing.SERVICE_ENV
+        assert env["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
     datasource = yaml.safe_load(
         (
             REPO / "deploy" / "compose" / "grafana" / "provisioning" / "datasources" / "tempo.yaml"

@@ -1325,6 +1325,8 @@ def overlay(env: Environment, repo: Path) -> Files:
             f"MERCATO_S3_PUBLIC_ENDPOINT={env.s3_public_endpoint}",
             # JetStream keeps the events stream on as many NATS nodes as run.
             f"MERCATO_EVENT_STREAM_REPLICAS={env.nats_replicas}",
+            # Read only where tracing is deployed (components/tracing sets the endpoint).
+            *(f"{k}={v}" for k, v in tracing.sampler_env(env.trace_sample_ratio).items()),
         ],
     }
     config_maps: list[Obj] = [environment]

@@ -32,10 +32,23 @@ TEMPO_DATA = "/var/tempo"
 SERVICE_ENV = {
     "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{COLLECTOR}:{OTLP_HTTP_PORT}",
     "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-    # Keeps the caller's decision; every trace the edge starts is kept (lower it with
-    # OTEL_TRACES_SAMPLER=parentbased_traceidratio and OTEL_TRACES_SAMPLER_ARG).
-    "OTEL_TRACES_SAMPLER": "parentbased_always_on",
 }
+
+
+def sampler_env(ratio: float) -> dict[str, str]:
+    """The sampler keeping ``ratio`` of the traces, decided once where a trace starts.
+
+    Parent-based: a service keeps the decision of its caller (or of the event's
+    producer), so a trace is kept or dropped whole; only the edge draws.
+    """
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"a sampling ratio is between 0 and 1, not {ratio}")
+    if ratio == 1.0:
+        return {"OTEL_TRACES_SAMPLER": "parentbased_always_on"}
+    return {
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": f"{ratio:g}",
+    }
 
 
 def collector_config(*, kubernetes: bool) -> Obj:

@@ -12,6 +12,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from mercato.platform.context import TraceContext
 from mercato.platform.logging import JsonFormatter
@@ -263,3 +264,22 @@ async def test_the_sampler_comes_from_the_standard_variables(
         assert span.get_span_context().is_valid
     await asyncio.to_thread(tracing.shutdown)
     assert receiver.spans == []
+
+
+async def test_a_ratio_sampler_keeps_the_callers_decision(
+    monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+):
+    """parentbased_traceidratio (prod): the edge draws once, every service downstream obeys."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    tracing = tracing_from_environment("order", version="1", env="prod")
+    with tracing.tracer.start_as_current_span("edge") as root:
+        assert not root.is_recording()  # a ratio of 0 keeps no trace it starts itself
+    sampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    context = TraceContextTextMapPropagator().extract({"traceparent": sampled})
+    with tracing.tracer.start_as_current_span("downstream", context=context) as child:
+        assert child.is_recording()  # the caller kept the trace: so does this service
+    await asyncio.to_thread(tracing.shutdown)
+    [span] = receiver.spans
+    assert span.name == "downstream"
+    assert span.trace_id == "0af7651916cd43dd8448eb211c80319c"
