@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
+from xml.sax.saxutils import escape
 
 import aiohttp
 from multidict import CIMultiDict
@@ -31,6 +32,22 @@ class Credentials:
     access_key: str
     secret_key: str
     region: str = "us-east-1"
+
+
+def create_bucket_configuration(region: str) -> bytes:
+    """CreateBucket's body: empty for us-east-1, which AWS refuses to name, else the region.
+
+    Outside us-east-1 AWS answers a CreateBucket without a LocationConstraint naming the
+    signing region with 400 IllegalLocationConstraintException; MinIO and SeaweedFS take
+    either form.
+    """
+    if region == "us-east-1":
+        return b""
+    return (
+        '<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        f"<LocationConstraint>{escape(region)}</LocationConstraint>"
+        "</CreateBucketConfiguration>"
+    ).encode()
 
 
 @dataclass(frozen=True)
@@ -218,6 +235,7 @@ class ObjectStore:
         self.endpoint = endpoint.rstrip("/")
         self.public_endpoint = (public_endpoint or endpoint).rstrip("/")
         self._signer = SigV4(credentials)
+        self._region = credentials.region
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -259,8 +277,10 @@ class ObjectStore:
             raise ServiceUnavailable("The object store is unreachable.") from exc
 
     async def ensure_bucket(self, bucket: str) -> None:
-        """Creates ``bucket`` unless it exists."""
-        status, _, body = await self._send("PUT", bucket)
+        """Creates ``bucket`` unless it exists, in the region the credentials sign for."""
+        status, _, body = await self._send(
+            "PUT", bucket, body=create_bucket_configuration(self._region)
+        )
         if status not in (200, 409):
             raise RuntimeError(f"creating bucket {bucket} failed: {status} {body[:200]!r}")
 

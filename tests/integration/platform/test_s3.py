@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from xml.etree import ElementTree
 
 import httpx
 import pytest
 
-from mercato.platform.s3 import Credentials, ObjectStore, SigV4
+from mercato.platform.s3 import Credentials, ObjectStore, SigV4, create_bucket_configuration
 from tests.conftest import EngineSet
 
+S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
 
@@ -48,6 +50,27 @@ async def test_ensure_bucket_is_idempotent(store):
     await store.ensure_bucket(name)
     await store.ensure_bucket(name)
     assert await store.bucket_exists(name)
+
+
+async def test_a_bucket_is_created_in_the_region_the_credentials_sign_for(engines):
+    """Outside us-east-1 CreateBucket names the region (AWS refuses it otherwise)."""
+    regional = ObjectStore(
+        endpoint=engines.s3_endpoint,
+        credentials=Credentials(engines.s3_access_key, engines.s3_secret_key, "eu-central-1"),
+    )
+    try:
+        name = f"t{uuid.uuid4().hex[:12]}"
+        await regional.ensure_bucket(name)
+        await regional.ensure_bucket(name)
+        assert await regional.bucket_exists(name)
+    finally:
+        await regional.close()
+    body = create_bucket_configuration("eu-central-1")
+    document = ElementTree.fromstring(body)  # noqa: S314 (our own bytes, not untrusted)
+    location = document.find(f"{{{S3_NAMESPACE}}}LocationConstraint")
+    assert location is not None
+    assert location.text == "eu-central-1"
+    assert create_bucket_configuration("us-east-1") == b""
 
 
 async def test_put_get_head_delete(store, bucket):
