@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from mercato.runner import display
+from mercato.runner.engines import EnginePorts, engines_for
 
 
 def test_json_lines_show_level_message_and_request_id() -> None:
@@ -74,3 +75,52 @@ def test_tail_of_a_file_created_later(tmp_path: Path) -> None:
     assert tail.read_lines() == []
     log.write_text("hello\n")
     assert tail.read_lines() == ["hello"]
+
+
+# Lines as the engines write them (taken from a real `mercato up`).
+ROUTINE = {
+    "postgres": [
+        "2026-11-26 07:19:52.990 UTC [3071]  LOG:  database system is ready to accept connections",
+        "2026-11-26 07:24:52.101 UTC [3076] mercato_order LOG:  checkpoint starting: time",
+    ],
+    "nats": ["[3043] 2026/11/26 07:19:51.838309 [INF] Server is ready"],
+    "s3": ["I1126 07:20:53.105944 store.go:338 In dir /x/s3 (disk ID 0) adds volume:10"],
+}
+SHOWN = {
+    "postgres": [
+        "2026-11-26 07:20:01.000 UTC [3200] mercato_auth ERROR:  duplicate key value",
+        "2026-11-26 07:20:01.000 UTC [3200] mercato_auth WARNING:  there is no transaction",
+        "2026-11-26 07:20:01.000 UTC [3200] mercato_auth DETAIL:  Key (email)=(a@b.c) exists.",
+        "initdb: error: directory exists but is not empty",
+    ],
+    "nats": [
+        "[3043] 2026/11/26 07:20:00.000000 [WRN] JetStream resource limits exceeded",
+        "[3043] 2026/11/26 07:20:00.000000 [ERR] Error creating stream",
+        "[3043] 2026/11/26 07:20:00.000000 [FTL] Can't listen: address already in use",
+    ],
+    "s3": [
+        "W1126 07:19:55.080523 s3_sse_s3.go:861 SSE-S3 KeyManager: no passphrase",
+        "E1126 07:19:55.088580 s3api_server.go:403 Failed to load IAM configuration",
+        "panic: runtime error: index out of range",
+    ],
+}
+
+
+def test_engines_keep_their_routine_lines_off_the_terminal(tmp_path: Path) -> None:
+    secrets = {"postgres_password": "x", "s3_access_key": "a", "s3_secret_key": "s"}
+    engines = engines_for(tmp_path, EnginePorts.free(), secrets)
+    for name, engine in engines.items():
+        for line in ROUTINE[name]:
+            assert engine.is_routine(line), (name, line)
+        for line in SHOWN[name]:
+            assert not engine.is_routine(line), (name, line)
+
+
+def test_the_terminal_gets_every_line_but_the_routine_ones(tmp_path: Path) -> None:
+    log = tmp_path / "nats.log"
+    log.touch()
+    tail = display.LogTail("nats", log, routine=lambda line: "[INF]" in line)
+    with log.open("a") as handle:
+        handle.write("[1] t t [INF] ready\n[1] t t [WRN] slow\n[1] t t [INF] more\n")
+    assert tail.terminal_lines() == ["[1] t t [WRN] slow"]
+    assert (tmp_path / "nats.log").read_text().count("\n") == 3  # the file keeps them all

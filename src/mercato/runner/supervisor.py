@@ -273,7 +273,9 @@ class Runner:
         for service in self.services.values():
             self._view.set(service.name, "service", service.state, service.url)
         self._tails = [
-            display.LogTail(m.name, m.log_path) for m in self.engines.values() if m.engine
+            display.LogTail(m.name, m.log_path, routine=m.engine.is_routine)
+            for m in self.engines.values()
+            if m.engine
         ] + [display.LogTail(s.name, s.log_path) for s in self.services.values()]
 
     async def _start(self) -> None:
@@ -482,7 +484,7 @@ class Runner:
 
     def _print_new_lines(self, *, final: bool = False) -> None:
         for tail in self._tails:
-            for line in tail.read_lines(final=final):
+            for line in tail.terminal_lines(final=final):
                 self.console.print(
                     display.prefix(tail.name) + display.format_line(line),
                     soft_wrap=True,
