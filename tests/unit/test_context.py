@@ -97,16 +97,6 @@ def test_an_invalid_traceparent_is_ignored(header):
     assert TraceContext.parse(header) is None
 
 
-def test_a_child_span_stays_in_the_trace():
-    parent = TraceContext.parse(TRACEPARENT)
-    child = parent.child()
-    assert child.trace_id == TRACE_ID
-    assert child.span_id != SPAN_ID
-    assert len(child.span_id) == 16
-    assert child.flags == parent.flags
-    assert TraceContext.parse(child.traceparent) == child
-
-
 def test_a_new_trace_is_well_formed():
     trace = TraceContext.new()
     assert TraceContext.parse(trace.traceparent) == trace

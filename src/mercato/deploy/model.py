@@ -111,11 +111,6 @@ def required_secrets(name: str) -> list[str]:
     return settings_class.model_construct(service=name).required_secrets()
 
 
-def public_services() -> list[Deployable]:
-    """Services reachable through the gateway."""
-    return [s for s in services() if s.spec.is_public]
-
-
 def with_engine(engine: str) -> list[Deployable]:
     """Services that need ``engine`` (postgres, nats, s3, smtp)."""
     return [s for s in services() if engine in s.spec.engines]

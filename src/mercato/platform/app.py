@@ -147,10 +147,6 @@ class Platform:
             audience=self.settings.jwt_audience,
         )
 
-    def add_check(self, name: str, check: Check) -> None:
-        """Adds a readiness check."""
-        self._checks[name] = check
-
     def add_job(self, name: str, job: Job) -> None:
         """Runs ``job`` in the background while the service runs (restarted if it fails)."""
         self._jobs.append((name, job))

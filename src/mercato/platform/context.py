@@ -42,10 +42,6 @@ class TraceContext:
             return None
         return cls(trace_id=match.group(1), span_id=match.group(2), flags=match.group(3))
 
-    def child(self) -> TraceContext:
-        """A new span in the same trace."""
-        return TraceContext(trace_id=self.trace_id, span_id=secrets.token_hex(8), flags=self.flags)
-
     @classmethod
     def of(cls, span: trace.SpanContext) -> TraceContext | None:
         """An OpenTelemetry span context as a TraceContext; None when it is invalid."""

@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from mercato.platform.db import UnitOfWork
 from mercato.platform.errors import BadRequest
-
-if TYPE_CHECKING:
-    from mercato.platform.app import Platform
-
-
-async def _platform(request: Request) -> Platform:
-    platform: Platform = request.app.state.platform
-    return platform
-
-
-async def _unit_of_work(request: Request) -> UnitOfWork:
-    database = (await _platform(request)).database
-    if database is None:
-        raise RuntimeError("this service has no database")
-    return database.unit_of_work()
 
 
 async def _idempotency_key(request: Request) -> str:
@@ -51,7 +35,5 @@ def from_app_state(name: str) -> Any:
     return Depends(dependency)
 
 
-PlatformDep = Annotated["Platform", Depends(_platform)]
-UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work)]
 IdempotencyKey = Annotated[str, Depends(_idempotency_key)]
 ClientAddress = Annotated[str, Depends(client_address)]

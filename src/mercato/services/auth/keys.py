@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +55,6 @@ class KeyRing:
         self._reload_seconds = reload_seconds
         self._current: LoadedKey | None = None
         self._public: list[dict[str, Any]] = []
-        self._loaded_at = float("-inf")
 
     async def ensure_current(self) -> None:
         """Creates the first key when there is none, then loads the ring."""
@@ -102,7 +100,6 @@ class KeyRing:
             assert isinstance(private, Ed25519PrivateKey)
             self._current = LoadedKey(current.kid, private, current.public_jwk)
         self._public = [r.public_jwk for r in rows]
-        self._loaded_at = time.monotonic()
 
     async def reload_periodically(self) -> None:
         """Background job: picks up rotations made elsewhere."""

@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
-ROLES = ("customer", "admin")
 Role = Literal["customer", "admin"]
 
 _COMMON_PASSWORDS = frozenset(
