@@ -20,7 +20,7 @@ async def _idempotency_key(request: Request) -> str:
 
 
 async def client_address(request: Request) -> str:
-    """The caller's address: the one the gateway sealed, else the socket peer (ADR 0005)."""
+    """The caller's address: the one the gateway sealed, else the socket peer (ADR 0025)."""
     return forwarding.client_address(request)
 
 

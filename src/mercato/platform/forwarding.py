@@ -4,7 +4,7 @@ The gateway replaces ``X-Forwarded-For`` with the one address it decided and sen
 seal with it: an HMAC of that address under a key only the gateway and the services
 that read addresses hold. A service believes the header only when the seal vouches for
 it, so a client that reaches a service directly, or anything else on the loopback (a
-mesh sidecar), gets its socket peer instead. ADR 0005 says why.
+mesh sidecar), gets its socket peer instead. ADR 0025 says why.
 """
 
 from __future__ import annotations

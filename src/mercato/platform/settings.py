@@ -59,7 +59,7 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     # Peers whose X-Forwarded-For uvicorn may believe and rewrite the socket peer from
     # (uvicorn's syntax: "10.0.0.1,10.0.0.2", "*"); empty turns that rewriting off, as
-    # it must stay on the gateway and behind it (ADR 0005).
+    # it must stay on the gateway and behind it (ADR 0025).
     forwarded_allow_ips: str = ""
 
     database_url: str | None = None

@@ -43,12 +43,12 @@ NOT_FORWARDED_BACK = HOP_BY_HOP | {"x-request-id", "date", "server", FORWARDED_F
 
 
 def client_address(forwarded_for: list[str], peer: str, *, trusted_proxy_hops: int) -> str:
-    """The client's address: the entry the last of ``trusted_proxy_hops`` proxies appended.
+    """The client's address: what the outermost of ``trusted_proxy_hops`` proxies saw.
 
-    Each trusted proxy appends the address it saw to ``X-Forwarded-For``, so the client's
-    is ``trusted_proxy_hops`` entries from the right, the socket peer counting as the
-    first; with 0 it is the peer itself. Entries further left are the client's own
-    writing and are never read. A chain too short to hold that entry (the request
+    Each trusted proxy appends the address it saw to ``X-Forwarded-For`` and the innermost
+    is the socket peer, so the client's address is the entry ``trusted_proxy_hops``
+    places left of the peer; with 0 it is the peer itself. Entries further left are the
+    client's own writing and are never read. A chain too short to hold that entry (the request
     bypassed a proxy) or an entry that is no IP address gives the peer: a client may
     then share its proxy's bucket, but never chooses its own key.
     """
