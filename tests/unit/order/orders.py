@@ -8,14 +8,8 @@ from mercato.platform.db import utcnow
 from mercato.services.order.lifecycle import OrderStatus, SagaStep
 from mercato.services.order.models import Order, OrderItem
 
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "12 St James's Square",
-    "line2": None,
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
+# The lifecycle never reads the address: any will do.
+ADDRESS = {"name": "Ada Lovelace", "city": "London", "country": "GB"}
 
 
 def an_order(
