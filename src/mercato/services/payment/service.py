@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -30,7 +30,7 @@ from mercato.platform.errors import (
     ValidationFailed,
 )
 from mercato.platform.metrics import Labelled
-from mercato.platform.pagination import InvalidCursor, PageRequest
+from mercato.platform.pagination import PageRequest, created_before
 from mercato.services.payment import repository
 from mercato.services.payment.cards import CardDetails, brand_of
 from mercato.services.payment.models import Charge, PaymentMethod, Refund
@@ -144,7 +144,7 @@ class Payments:
                 uow.session,
                 customer_id=customer_id,
                 limit=request.limit + 1,
-                after=_keyset(request),
+                after=created_before(request),
             )
 
     # -- charges ------------------------------------------------------------
@@ -233,7 +233,7 @@ class Payments:
                 customer_id=viewer.customer_id,
                 order_id=order_id,
                 limit=request.limit + 1,
-                after=_keyset(request),
+                after=created_before(request),
             )
 
     # -- refunds ------------------------------------------------------------
@@ -404,12 +404,3 @@ def _charge_event(charge: Charge) -> dict[str, Any]:
         "status": charge.status,
         "decline_code": charge.decline_code,
     }
-
-
-def _keyset(request: PageRequest) -> tuple[datetime, uuid.UUID] | None:
-    if not request.after:
-        return None
-    try:
-        return datetime.fromisoformat(request.after[0]), uuid.UUID(request.after[1])
-    except (ValueError, IndexError, TypeError):
-        raise InvalidCursor() from None

@@ -6,12 +6,11 @@ import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import NotFound
 from mercato.platform.events import Event
-from mercato.platform.pagination import InvalidCursor, PageRequest
+from mercato.platform.pagination import PageRequest, created_before
 from mercato.platform.s3 import ObjectStore, PresignedUpload, UploadPolicy
 from mercato.services.user import repository
 from mercato.services.user.models import Address, Profile
@@ -139,12 +138,7 @@ class Profiles:
 
     async def page(self, request: PageRequest) -> list[ProfileView]:
         """Profiles for administrators, newest first (``limit + 1`` rows)."""
-        after = None
-        if request.after:
-            try:
-                after = (datetime.fromisoformat(request.after[0]), uuid.UUID(request.after[1]))
-            except (ValueError, IndexError, TypeError):
-                raise InvalidCursor() from None
+        after = created_before(request)
         async with self._uow() as uow:
             rows = await repository.profiles_page(uow.session, limit=request.limit + 1, after=after)
         return [self._view(p) for p in rows]
