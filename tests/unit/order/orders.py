@@ -56,6 +56,6 @@ def state(order: Order) -> tuple[str, str | None]:
 
 def published(order: Order) -> list[str]:
     """Takes the events the order's moves recorded, as the saga does when it publishes."""
-    types = [event.type for event in order.events]
+    types = [event.event_type for event in order.events]
     order.events.clear()
     return types

@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
+from mercato.contracts.order import OrderConfirmed, OrderCreated, OrderFailed
 from mercato.platform.db import utcnow
 from mercato.platform.errors import Conflict
+from mercato.platform.schemas import Money
 from mercato.services.order.lifecycle import (
     TRANSITIONS,
     CheckoutAnswer,
@@ -111,10 +113,11 @@ def test_a_placed_order_is_pending_at_reserve_and_records_its_creation():
     assert created.total_amount == 2500
     assert created.charge_key == f"order-{order.id}"
     (event,) = created.events
-    assert event.type == "order.created"
-    assert event.data["status"] == "pending"
-    assert event.data["total"] == {"amount": 2500, "currency": "EUR"}
-    assert event.data["items"][0]["unit_price"] == {"amount": 1250, "currency": "EUR"}
+    assert isinstance(event, OrderCreated)
+    assert (event.order_id, event.user_id, event.status) == (order.id, order.user_id, "pending")
+    assert event.total == Money(amount=2500, currency="EUR")
+    assert event.items[0].unit_price == Money(amount=1250, currency="EUR")
+    assert event.model_dump(mode="json")["items"][0]["sku"] == "MUG-1"
 
 
 def test_the_steps_answers_keep_what_the_saga_needs_next():
@@ -126,8 +129,8 @@ def test_the_steps_answers_keep_what_the_saga_needs_next():
     order.committed()
     assert state(order) == ("confirmed", None)
     (confirmed,) = order.events
-    assert confirmed.data["charge_id"] == str(CHARGE)
-    assert confirmed.data["status"] == "confirmed"
+    assert isinstance(confirmed, OrderConfirmed)
+    assert (confirmed.charge_id, confirmed.status) == (CHARGE, "confirmed")
 
 
 @pytest.mark.parametrize(
@@ -162,8 +165,8 @@ def test_the_failed_event_carries_the_reason():
     order.released()
 
     (failed,) = order.events
-    assert (failed.type, failed.data["failure_reason"]) == ("order.failed", "payment_declined")
-    assert failed.data["charge_id"] == str(CHARGE)
+    assert isinstance(failed, OrderFailed)
+    assert (failed.failure_reason, failed.charge_id) == ("payment_declined", CHARGE)
 
 
 @pytest.mark.parametrize(("step", "refund_due"), [("reserve", False), ("charge", True)])

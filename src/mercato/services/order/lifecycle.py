@@ -25,6 +25,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
+from mercato.contracts.order import (
+    OrderCancelled,
+    OrderConfirmed,
+    OrderFailed,
+    OrderRefunded,
+    OrderState,
+)
 from mercato.platform.errors import Conflict
 
 
@@ -133,12 +140,13 @@ def _step(step: str | None) -> SagaStep | None:
     return None if step is None else SagaStep(step)
 
 
-@dataclass(frozen=True)
-class OrderEvent:
-    """An event an order's move causes, written to the outbox with the move."""
-
-    type: str
-    data: dict[str, Any]
+# The event a move publishes when it brings the order to a status (``order.<status>``).
+REACHED: Final[Mapping[OrderStatus, type[OrderState]]] = {
+    CONFIRMED: OrderConfirmed,
+    FAILED: OrderFailed,
+    OrderStatus.CANCELLED: OrderCancelled,
+    OrderStatus.REFUNDED: OrderRefunded,
+}
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column, reconstructor, relationship
 
+from mercato.contracts.order import OrderCreated, OrderLine, OrderState
 from mercato.platform.db import declarative_base
+from mercato.platform.schemas import Money
 from mercato.services.order import lifecycle
-from mercato.services.order.lifecycle import (
-    FailureReason,
-    OrderEvent,
-    OrderStatus,
-    Outcome,
-    SagaStep,
-)
+from mercato.services.order.lifecycle import FailureReason, OrderStatus, Outcome, SagaStep
 
 Base = declarative_base()
 
@@ -91,7 +87,7 @@ class Order(Base):
 
     def __init__(self, **fields: Any) -> None:
         super().__init__(**fields)
-        self.events: list[OrderEvent] = []
+        self.events: list[OrderState] = []
 
     @reconstructor
     def _loaded(self) -> None:
@@ -128,7 +124,7 @@ class Order(Base):
             updated_at=now,
             items=items,
         )
-        order._record("order.created")
+        order._record(OrderCreated)
         return order
 
     # -- the saga's steps answered --------------------------------------------
@@ -195,26 +191,26 @@ class Order(Base):
         """Tells whether the lifecycle allows ``outcome`` from where the order stands."""
         return lifecycle.allows(self.status, self.step, outcome)
 
-    def event_data(self) -> dict[str, Any]:
-        """The data of an order.* event: the order's state, lines and total."""
-        return {
-            "order_id": str(self.id),
-            "user_id": str(self.user_id),
-            "status": str(self.status),
-            "items": [
-                {
-                    "product_id": str(item.product_id),
-                    "sku": item.sku,
-                    "name": item.name,
-                    "quantity": item.quantity,
-                    "unit_price": {"amount": item.unit_amount, "currency": self.currency},
-                }
+    def state(self, event: type[OrderState]) -> OrderState:
+        """The order's state, lines and total as the payload of an order.* ``event``."""
+        return event(
+            order_id=self.id,
+            user_id=self.user_id,
+            status=self.status,
+            items=[
+                OrderLine(
+                    product_id=item.product_id,
+                    sku=item.sku,
+                    name=item.name,
+                    quantity=item.quantity,
+                    unit_price=Money(amount=item.unit_amount, currency=self.currency),
+                )
                 for item in self.items
             ],
-            "total": {"amount": self.total_amount, "currency": self.currency},
-            "charge_id": str(self.charge_id) if self.charge_id else None,
-            "failure_reason": self.failure_reason,
-        }
+            total=Money(amount=self.total_amount, currency=self.currency),
+            charge_id=self.charge_id,
+            failure_reason=self.failure_reason,
+        )
 
     def _move(
         self,
@@ -230,10 +226,10 @@ class Order(Base):
         reached = status != self.status
         self.status, self.step = status, step
         if reached:
-            self._record(f"order.{status}")
+            self._record(lifecycle.REACHED[status])
 
-    def _record(self, event_type: str) -> None:
-        self.events.append(OrderEvent(event_type, self.event_data()))
+    def _record(self, event: type[OrderState]) -> None:
+        self.events.append(self.state(event))
 
 
 class OrderItem(Base):

@@ -28,10 +28,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mercato.contracts.payment import PaymentRefunded
 from mercato.platform import faults
 from mercato.platform.db import UnitOfWork, utcnow
+from mercato.platform.envelope import Event
 from mercato.platform.errors import GatewayTimeout, ServiceUnavailable
-from mercato.platform.events import Event
 from mercato.services.order import repository
 from mercato.services.order.clients import (
     Cashier,
@@ -48,7 +49,6 @@ from mercato.services.order.models import Order
 from mercato.services.order.settings import Settings
 
 log = logging.getLogger("mercato.order.saga")
-SOURCE = "order"
 MAX_BACKOFF_SECONDS = 10.0
 
 # A move of an order, made by one of its methods (``Order.committed``, ...).
@@ -311,8 +311,8 @@ class Saga:
 async def publish_recorded(uow: UnitOfWork, order: Order) -> None:
     """Writes the events the order's moves recorded to the outbox of ``uow``, once."""
     recorded, order.events = order.events, []
-    for event in recorded:
-        await uow.publish(event.type, event.data, subject=order.id, source=SOURCE)
+    for payload in recorded:
+        await uow.publish(payload, subject=order.id)
 
 
 async def answer_checkouts(
@@ -329,7 +329,7 @@ async def answer_checkouts(
     return answer if stored else None
 
 
-async def record_refund(event: Event, uow: UnitOfWork) -> None:
+async def record_refund(event: Event[PaymentRefunded], uow: UnitOfWork) -> None:
     """Handles ``payment.refunded``: a confirmed order whose charge an administrator
     refunded in full, outside a cancellation, becomes ``refunded``.
 
@@ -337,12 +337,14 @@ async def record_refund(event: Event, uow: UnitOfWork) -> None:
     moving on (a step set, or not confirmed), which the lifecycle does not let become
     refunded, and change nothing.
     """
-    data = event.data
-    refunded, charged = data["refunded_total"]["amount"], data["amount"]["amount"]
-    if refunded < charged:
-        return
-    order = await repository.order_for_update(uow.session, uuid.UUID(data["order_id"]))
+    refund = event.payload
+    order = await repository.order_for_update(uow.session, refund.order_id)
     if order is None or not order.may(Outcome.REFUNDED_ELSEWHERE):
+        return
+    # The saga charges the order's total; a producer that names the charge's amount is
+    # believed first. ``amount`` is this refund's alone: a partial refund is not in full.
+    charged = refund.charged.amount if refund.charged is not None else order.total_amount
+    if refund.refunded_total.amount < charged:
         return
     order.refunded_elsewhere()
     order.updated_at = utcnow()

@@ -13,14 +13,14 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
 
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import Conflict, IdempotencyKeyReused, NotFound, ValidationFailed
-from mercato.platform.pagination import InvalidCursor, PageRequest
+from mercato.platform.pagination import PageRequest, created_before
 from mercato.services.order import repository
 from mercato.services.order.clients import ProductCatalog, ProductSnapshot
 from mercato.services.order.lifecycle import CheckoutAnswer, OrderStatus
@@ -274,15 +274,12 @@ class Orders:
 
     async def page(self, viewer: Viewer, request: PageRequest) -> list[Order]:
         """Orders the viewer may see, newest first (``limit + 1`` rows)."""
-        after = None
-        if request.after:
-            try:
-                after = (datetime.fromisoformat(request.after[0]), uuid.UUID(request.after[1]))
-            except (ValueError, IndexError, TypeError):
-                raise InvalidCursor() from None
         async with self._uow() as uow:
             return await repository.orders_page(
-                uow.session, user_id=viewer.user_id, limit=request.limit + 1, after=after
+                uow.session,
+                user_id=viewer.user_id,
+                limit=request.limit + 1,
+                after=created_before(request),
             )
 
     async def cancel(self, viewer: Viewer, order_id: uuid.UUID) -> Order:
