@@ -13,6 +13,7 @@ from mercato.platform.db import utcnow
 from mercato.platform.errors import Conflict
 from mercato.platform.schemas import Money
 from mercato.services.order.lifecycle import (
+    REACHED,
     TRANSITIONS,
     CheckoutAnswer,
     FailureReason,
@@ -224,3 +225,9 @@ def test_statuses_and_steps_are_the_strings_kept_in_the_database():
     assert [s.value for s in SagaStep] == ["reserve", "charge", "commit", "release", "refund"]
     # A row read back holds plain strings: the lifecycle takes them as they are.
     assert an_order("confirmed", None).may(Outcome.CANCELLATION_REQUESTED)
+
+
+def test_reaching_a_status_publishes_the_contract_named_after_it():
+    assert set(REACHED) == set(OrderStatus) - {OrderStatus.PENDING}
+    for status, event in REACHED.items():
+        assert event.event_type == f"order.{status}"

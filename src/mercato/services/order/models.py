@@ -1,4 +1,4 @@
-"""order's tables: cart lines, orders with their lines, and checkout idempotency keys."""
+"""order's tables: cart lines, orders (which move through their lifecycle), checkout keys."""
 
 from __future__ import annotations
 
