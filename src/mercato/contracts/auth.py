@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
+from mercato.contracts.calls import Call
 from mercato.platform.envelope import EventPayload
 from mercato.platform.schemas import Strict
 
@@ -71,3 +72,20 @@ class RolesChanged(EventPayload):
     before: list[str] | None = None
     after: list[str]
     actor: str
+
+
+CALLS = (
+    Call(
+        "POST",
+        "/api/v1/auth/token",
+        "A client-credentials access token for the calling service.",
+        body=ClientCredentials,
+        answers={200: ServiceToken},
+    ),
+    Call(
+        "GET",
+        "/api/v1/auth/jwks.json",
+        "The public keys that verify access tokens.",
+        answers={200: Jwks},
+    ),
+)

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mercato.contracts.calls import Call
 from mercato.platform.envelope import EventPayload
 from mercato.platform.schemas import Strict
 
@@ -76,3 +77,26 @@ class LowStock(EventPayload):
     sku: str
     available: int
     threshold: int
+
+
+CALLS = (
+    Call(
+        "POST",
+        "/api/v1/inventory/reservations",
+        "Holds stock for an order, every line or none; idempotent on order_id.",
+        body=ReservationCreate,
+        answers={201: ReservationPublic, 200: ReservationPublic, 409: InsufficientStockProblem},
+    ),
+    Call(
+        "POST",
+        "/api/v1/inventory/reservations/{reservation_id}/commit",
+        "The held units leave stock for good.",
+        answers={200: ReservationPublic},
+    ),
+    Call(
+        "POST",
+        "/api/v1/inventory/reservations/{reservation_id}/release",
+        "Gives the units back: held ones are released, committed ones returned.",
+        answers={200: ReservationPublic},
+    ),
+)

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel
 
+from mercato.contracts.calls import Call
 from mercato.platform.envelope import EventPayload
 from mercato.platform.pagination import Page
 from mercato.platform.schemas import Amount, Money, Strict
@@ -94,3 +95,29 @@ class PaymentRefunded(EventPayload):
     decline_code: str | None
     refunded_total: Money
     charged: Money | None = None
+
+
+CALLS = (
+    Call(
+        "POST",
+        "/api/v1/payments/charges",
+        "Charges a customer's card once per Idempotency-Key (201; 200 when replayed).",
+        body=ChargeCreate,
+        headers=("Idempotency-Key",),
+        answers={201: ChargePublic, 200: ChargePublic},
+    ),
+    Call(
+        "GET",
+        "/api/v1/payments/charges",
+        "The charges of an order, newest first.",
+        query={"order_id": "uuid", "limit": "int", "cursor": "string"},
+        answers={200: ChargePage},
+    ),
+    Call(
+        "POST",
+        "/api/v1/payments/charges/{charge_id}/refunds",
+        "Refunds part or all of what remains of a charge.",
+        body=RefundCreate,
+        answers={201: RefundPublic},
+    ),
+)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mercato.contracts.calls import Call
 from mercato.platform import schemas
 from mercato.platform.envelope import EventPayload
 from mercato.platform.schemas import MAX_AMOUNT
@@ -95,3 +96,13 @@ class ProductDeactivated(ProductChanged):
     """A product was taken off sale."""
 
     event_type: ClassVar[str] = "product.deactivated"
+
+
+CALLS = (
+    Call(
+        "GET",
+        "/api/v1/products/{product_id}",
+        "One product, inactive ones included: order prices cart lines and orders from it.",
+        answers={200: ProductPublic},
+    ),
+)

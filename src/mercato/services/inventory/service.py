@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
+from mercato.contracts.inventory import LowStock
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import Conflict, NotFound, ValidationFailed
 from mercato.platform.metrics import Labelled
@@ -21,8 +22,6 @@ from mercato.platform.pagination import PageRequest, created_before
 from mercato.services.inventory import repository
 from mercato.services.inventory.models import Adjustment, Reservation, ReservationItem, Stock
 from mercato.services.inventory.settings import Settings
-
-SOURCE = "inventory"
 
 log = logging.getLogger("mercato.inventory")
 
@@ -330,14 +329,12 @@ class Inventory:
         for stock, was_low in changes:
             if _low_state(stock) and not was_low:
                 await uow.publish(
-                    "inventory.low_stock",
-                    {
-                        "sku": stock.sku,
-                        "available": stock.available,
-                        "threshold": stock.low_stock_threshold,
-                    },
+                    LowStock(
+                        sku=stock.sku,
+                        available=stock.available,
+                        threshold=stock.low_stock_threshold,
+                    ),
                     subject=stock.sku,
-                    source=SOURCE,
                 )
 
     @staticmethod

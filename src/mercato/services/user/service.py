@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mercato.contracts.auth import UserRegistered
+from mercato.contracts.user import UserUpdated
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import NotFound
 from mercato.platform.events import Event
@@ -15,8 +17,6 @@ from mercato.platform.s3 import ObjectStore, PresignedUpload, UploadPolicy
 from mercato.services.user import repository
 from mercato.services.user.models import Address, Profile
 from mercato.services.user.settings import Settings
-
-SOURCE = "user"
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,14 @@ class ProfileNotFound(NotFound):
     slug, title = "profile-not-found", "Profile not found"
 
 
-async def create_profile(event: Event, uow: UnitOfWork) -> None:
+async def create_profile(event: Event[UserRegistered], uow: UnitOfWork) -> None:
     """Handles ``user.registered``: creates the profile, once, whatever the redeliveries."""
-    data = event.data
+    registered = event.payload
     await repository.create_profile_once(
         uow.session,
-        user_id=uuid.UUID(data["user_id"]),
-        email=data["email"],
-        name=data.get("name") or "",
+        user_id=registered.user_id,
+        email=registered.email,
+        name=registered.name,
         now=utcnow(),
     )
 
@@ -88,12 +88,7 @@ class Profiles:
                 profile.phone = changed["phone"] = phone
             if changed:
                 profile.updated_at = utcnow()
-                await uow.publish(
-                    "user.updated",
-                    {"user_id": str(user_id), "changed": changed},
-                    subject=user_id,
-                    source=SOURCE,
-                )
+                await uow.publish(UserUpdated(user_id=user_id, changed=changed), subject=user_id)
                 await uow.commit()
         return self._view(profile)
 
