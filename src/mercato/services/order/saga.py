@@ -58,8 +58,10 @@ Presenter = Callable[[Order], dict[str, Any]]
 
 
 class Steps:
-    """The saga's side effects: each asks inventory or payment, and names the move its
-    answer means for the order. Nothing here touches the database."""
+    """The saga's side effects: each asks inventory or payment and names the order's move.
+
+    Nothing here touches the database: :class:`Saga` persists the moves.
+    """
 
     def __init__(self, *, settings: Settings, stock: StockKeeper, cashier: Cashier) -> None:
         self._settings = settings
