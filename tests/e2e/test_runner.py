@@ -25,6 +25,7 @@ from mercato.runner import state as statefile
 from mercato.runner.engines import Nats, Postgres, free_port
 from tests.e2e.support import (
     PASSWORD,
+    POSTGRES_HOME,
     STOP_DEADLINE,
     RunningPlatform,
     assert_gone,
@@ -277,7 +278,9 @@ def test_an_engine_that_dies_stops_the_platform() -> None:
 
 def test_external_engines_are_used_instead_of_embedded_ones() -> None:
     base = new_data_dir().parent
-    postgres = Postgres(base / "external-pg", port=free_port(), password="external-password")
+    postgres = Postgres(
+        base / "external-pg", port=free_port(), password="external-password", home=POSTGRES_HOME
+    )
     nats = Nats(base / "external-nats", port=free_port(), monitor_port=free_port())
     engines = [(postgres, postgres.start(base / "pg.log")), (nats, nats.start(base / "nats.log"))]
     running: RunningPlatform | None = None
