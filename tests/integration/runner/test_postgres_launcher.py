@@ -30,6 +30,7 @@ from mercato.runner.engines import (
     free_port,
     wheel_pginstall,
 )
+from tests.filemodes import assert_unchanged, modes
 
 ROOT = os.geteuid() == 0
 NOT_ROOT = f"not root (uid {os.geteuid()}): PostgreSQL runs as {getpass.getuser()}, in place"
@@ -51,27 +52,6 @@ def postgres_home() -> Iterator[Path]:
     home = Path(tempfile.gettempdir()) / f"mercato-test-postgres-home-{uuid.uuid4().hex[:8]}"
     yield home
     shutil.rmtree(home, ignore_errors=True)
-
-
-def modes(*trees: Path, around: tuple[Path, ...] = ()) -> dict[Path, int]:
-    """Modes of each tree, all it holds and its parents; of ``around`` and its parents."""
-    found: dict[Path, int] = {}
-    paths = [p for t in trees for p in [*t.parents, t, *t.rglob("*")]]
-    paths += [p for a in around for p in [*a.parents, a] if p.exists()]
-    for path in paths:
-        if not path.is_symlink():
-            found[path] = stat.S_IMODE(path.stat().st_mode)
-    return found
-
-
-def assert_unchanged(before: dict[Path, int]) -> None:
-    """Every path recorded in ``before`` still has its mode."""
-    changed = {
-        str(path): (oct(mode), oct(stat.S_IMODE(path.stat().st_mode)))
-        for path, mode in before.items()
-        if stat.S_IMODE(path.stat().st_mode) != mode
-    }
-    assert changed == {}, f"modes changed (before, after): {changed}"
 
 
 @contextmanager
