@@ -325,7 +325,7 @@ class Postgres(Engine):
         _make_dir(clusters, 0o711)
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(owner.parts[-2:]))[-24:].strip("-.")
         place = clusters / f"{slug or 'root'}-{token_hex(4)}"
-        place.mkdir(mode=0o711)
+        _make_dir(place, 0o711)
         (place / "data-dir").write_text(f"{owner}\n")  # whose cluster this is, for people
         cluster = place / "data"
         if (self.data_dir / "PG_VERSION").exists():

@@ -161,3 +161,29 @@ def test_a_home_the_postgres_user_cannot_enter_is_refused_by_name(private_dir: P
         engine.prepare()  # no home is used: the cluster is made in place
         assert (private_dir / "data" / "postgres" / "PG_VERSION").exists(), NOT_ROOT
     assert_unchanged(before)
+
+
+def test_a_cluster_kept_in_the_data_dir_by_an_earlier_runner_is_moved_not_made_again(
+    private_dir: Path, postgres_home: Path
+) -> None:
+    data_dir = private_dir / "shop" / ".mercato" / "postgres"
+    first = Postgres(data_dir, port=free_port(), password=PASSWORD, home=postgres_home)
+    with running(first, private_dir / "postgres.log"):
+        query(
+            first.url, "CREATE TABLE kept (note text)", "INSERT INTO kept VALUES ('b')", "SELECT 1"
+        )
+    if ROOT:
+        # The layout before ADR 0028: the cluster itself in <data-dir>/postgres.
+        cluster = data_dir.resolve()
+        data_dir.unlink()
+        shutil.move(cluster, data_dir)
+        shutil.rmtree(cluster.parent)
+    later = Postgres(data_dir, port=free_port(), password=PASSWORD, home=postgres_home)
+    with running(later, private_dir / "postgres.log"):
+        assert query(later.url, "SELECT note FROM kept") == ["b"]
+    if ROOT:
+        assert data_dir.is_symlink()
+        assert data_dir.resolve() != cluster
+        assert data_dir.resolve().is_relative_to(postgres_home / "clusters")
+    else:
+        assert not data_dir.is_symlink(), NOT_ROOT
