@@ -234,3 +234,17 @@ def login(base: str, email: str, password: str = PASSWORD) -> httpx.Response:
     return httpx.post(
         f"{base}/api/v1/auth/login", json={"email": email, "password": password}, timeout=30
     )
+
+
+def login_as_new_customer(gateway: str) -> tuple[str, str, str]:
+    """Registers and logs in a new customer; (access token, refresh token, email)."""
+    email = f"customer-{uuid.uuid4().hex[:8]}@example.com"
+    reply = httpx.post(
+        f"{gateway}/api/v1/auth/register",
+        json={"email": email, "password": PASSWORD, "name": "Ada"},
+        timeout=30,
+    )
+    assert reply.status_code == 201, reply.text
+    tokens = login(gateway, email)
+    assert tokens.status_code == 200, tokens.text
+    return tokens.json()["access_token"], tokens.json()["refresh_token"], email

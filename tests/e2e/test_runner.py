@@ -33,6 +33,7 @@ from tests.e2e.support import (
     free_offset,
     jwt_claims,
     login,
+    login_as_new_customer,
     mercato,
     new_data_dir,
     processes_mentioning,
@@ -161,20 +162,6 @@ def test_keys_rotate_changes_the_kid_auth_publishes_first(platform: RunningPlatf
 def jwt_header(token: str) -> dict[str, Any]:
     header = token.split(".")[0]
     return dict(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))))
-
-
-def login_as_new_customer(gateway: str) -> tuple[str, str, str]:
-    """Registers and logs in a new customer; (access token, refresh token, email)."""
-    email = f"customer-{uuid.uuid4().hex[:8]}@example.com"
-    reply = httpx.post(
-        f"{gateway}/api/v1/auth/register",
-        json={"email": email, "password": PASSWORD, "name": "Ada"},
-        timeout=30,
-    )
-    assert reply.status_code == 201, reply.text
-    tokens = login(gateway, email)
-    assert tokens.status_code == 200, tokens.text
-    return tokens.json()["access_token"], tokens.json()["refresh_token"], email
 
 
 def test_sigterm_stops_everything_and_a_restart_keeps_the_data(

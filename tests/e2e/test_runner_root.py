@@ -16,7 +16,6 @@ import sys
 import uuid
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
@@ -27,6 +26,7 @@ from tests.e2e.support import (
     RunningPlatform,
     free_offset,
     login,
+    login_as_new_customer,
     mercato,
     new_data_dir,
 )
@@ -52,13 +52,7 @@ def test_the_platform_runs_from_a_private_directory_and_keeps_its_data() -> None
         user = psutil.Process(postgres.pid).username()
         status = mercato("status", "--data-dir", str(data_dir))
         assert status.returncode == 0, status.stdout + status.stderr
-        email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
-        registered = httpx.post(
-            f"{running.url('auth')}/api/v1/auth/register",
-            json={"email": email, "password": PASSWORD, "name": "Ada"},
-            timeout=30,
-        )
-        assert registered.status_code == 201, registered.text
+        email = login_as_new_customer(running.url("auth"))[2]
         assert running.stop() == 0
 
         # Stopped: the command starts the data dir's PostgreSQL itself, through the link.
