@@ -329,12 +329,15 @@ class Postgres(Engine):
     def _stage_cluster(self) -> Path:
         """The cluster ``data_dir`` links to, made (and linked) on the first start."""
         if self.data_dir.is_symlink():
-            return self.cluster_dir
+            if self.cluster_dir.exists():
+                return self.cluster_dir
+            self.data_dir.unlink()  # its cluster was deleted: start a new one
         owner = self.data_dir.parent.resolve()
         clusters = self.home / "clusters"
         _make_dir(clusters, 0o711)
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(owner.parts[-2:]))[-24:].strip("-.")
-        place = clusters / f"{slug or 'root'}-{token_hex(4)}"
+        # "shop-mercato-1a2b3c4d" for /root/shop/.mercato: readable, and unique.
+        words = [re.sub(r"[^A-Za-z0-9_-]+", "-", part).strip("-")[:20] for part in owner.parts[-2:]]
+        place = clusters / "-".join([*filter(None, words), token_hex(4)])
         _make_dir(place, 0o711)
         (place / "data-dir").write_text(f"{owner}\n")  # whose cluster this is, for people
         cluster = place / "data"
