@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from mercato.platform import forwarding
 from mercato.platform.errors import BadRequest
 
 
@@ -19,11 +20,8 @@ async def _idempotency_key(request: Request) -> str:
 
 
 async def client_address(request: Request) -> str:
-    """The caller's address: the hop the gateway appended, else the socket peer."""
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded:
-        return forwarded.rsplit(",", 1)[-1].strip()
-    return request.client.host if request.client else "unknown"
+    """The caller's address: the one the gateway sealed, else the socket peer (ADR 0025)."""
+    return forwarding.client_address(request)
 
 
 def from_app_state(name: str) -> Any:
