@@ -528,7 +528,7 @@ class Runner:
         stop_signal: int = signal.SIGTERM,
         stop_timeout: float = 10.0,
     ) -> subprocess.Popen[bytes]:
-        """Starts a helper process (Prometheus, an SMTP sink...) stopped with the platform.
+        """Starts a helper process (Prometheus...) stopped with the platform.
 
         Call it from a hook (the loop's thread); its death is reported, not fatal.
         """
