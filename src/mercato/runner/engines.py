@@ -314,7 +314,13 @@ class Postgres(Engine):
         # keep that layout.
         source = self.pginstall.resolve()
         package = source.parent
-        shutil.copytree(source, partial / package.name / source.name, symlinks=True)
+        shutil.copytree(
+            source,
+            partial / package.name / source.name,
+            symlinks=True,
+            # C headers, for building extensions: half the files, none the server reads.
+            ignore=lambda directory, _: ["include"] if Path(directory) == source else [],
+        )
         libs = package.with_name(f"{package.name}.libs")
         if libs.is_dir():
             shutil.copytree(libs, partial / libs.name, symlinks=True)
