@@ -334,11 +334,12 @@ class Postgres(Engine):
 
     def _stage_cluster(self) -> Path:
         """The cluster ``data_dir`` links to, made (and linked) on the first start."""
+        owner = self.data_dir.parent.resolve()
         if self.data_dir.is_symlink():
             if self.cluster_dir.exists():
+                self._claim(owner)
                 return self.cluster_dir
             self.data_dir.unlink()  # its cluster was deleted: start a new one
-        owner = self.data_dir.parent.resolve()
         clusters = self.home / "clusters"
         _make_dir(clusters, 0o711)
         # "shop-mercato-1a2b3c4d" for /root/shop/.mercato: readable, and unique.
@@ -361,6 +362,20 @@ class Postgres(Engine):
         link.symlink_to(cluster)
         link.replace(self.data_dir)
         return cluster
+
+    def _claim(self, owner: Path) -> None:
+        """Records ``owner`` as the cluster's data dir, unless it is a copy of another's."""
+        record = self.cluster_dir.parent / "data-dir"
+        recorded = Path(record.read_text().strip()) if record.exists() else owner
+        if recorded == owner:
+            return
+        original = recorded / self.data_dir.name
+        if original.is_symlink() and original.resolve() == self.cluster_dir:
+            raise EngineError(
+                f"{self.data_dir} links to the PostgreSQL cluster of {recorded} (a copy of "
+                f"that data dir?): remove the link {self.data_dir} to give it its own cluster"
+            )
+        record.write_text(f"{owner}\n")  # the data dir moved: its cluster goes with it
 
     def _initdb(self, *, scratch: Path, user: str | None) -> None:
         """Creates the cluster on the first start; ``scratch`` holds the password file."""

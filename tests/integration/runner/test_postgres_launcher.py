@@ -80,6 +80,16 @@ def query(url: str, *statements: str) -> list[str]:
     return asyncio.run(run())
 
 
+def keep_a_note(url: str) -> None:
+    """Writes a row that a later start must still find."""
+    query(url, "CREATE TABLE kept (note text)", "INSERT INTO kept VALUES ('kept')", "SELECT 1")
+
+
+def kept_notes(url: str) -> list[str]:
+    """The rows :func:`keep_a_note` wrote."""
+    return query(url, "SELECT note FROM kept")
+
+
 def test_postgres_starts_with_binaries_and_data_inside_a_private_directory(
     private_dir: Path, postgres_home: Path
 ) -> None:
@@ -97,9 +107,7 @@ def test_postgres_starts_with_binaries_and_data_inside_a_private_directory(
     )
     with running(engine, clone / ".mercato" / "logs" / "postgres.log") as server:
         user = server.username()
-        query(
-            engine.url, "CREATE TABLE kept (note text)", "INSERT INTO kept VALUES ('a')", "SELECT 1"
-        )
+        keep_a_note(engine.url)
     assert_unchanged(before)
 
     # A second start finds the same cluster through the data dir.
@@ -107,7 +115,7 @@ def test_postgres_starts_with_binaries_and_data_inside_a_private_directory(
         data_dir, port=free_port(), password=PASSWORD, pginstall=pginstall, home=postgres_home
     )
     with running(again, clone / ".mercato" / "logs" / "postgres.log"):
-        assert query(again.url, "SELECT note FROM kept") == ["a"]
+        assert kept_notes(again.url) == ["kept"]
     assert_unchanged(before)
     assert stat.S_IMODE(private_dir.stat().st_mode) == 0o700
 
@@ -169,9 +177,7 @@ def test_a_cluster_kept_in_the_data_dir_by_an_earlier_runner_is_moved_not_made_a
     data_dir = private_dir / "shop" / ".mercato" / "postgres"
     first = Postgres(data_dir, port=free_port(), password=PASSWORD, home=postgres_home)
     with running(first, private_dir / "postgres.log"):
-        query(
-            first.url, "CREATE TABLE kept (note text)", "INSERT INTO kept VALUES ('b')", "SELECT 1"
-        )
+        keep_a_note(first.url)
     if ROOT:
         # The layout before ADR 0028: the cluster itself in <data-dir>/postgres.
         cluster = data_dir.resolve()
@@ -180,10 +186,35 @@ def test_a_cluster_kept_in_the_data_dir_by_an_earlier_runner_is_moved_not_made_a
         shutil.rmtree(cluster.parent)
     later = Postgres(data_dir, port=free_port(), password=PASSWORD, home=postgres_home)
     with running(later, private_dir / "postgres.log"):
-        assert query(later.url, "SELECT note FROM kept") == ["b"]
+        assert kept_notes(later.url) == ["kept"]
     if ROOT:
         assert data_dir.is_symlink()
         assert data_dir.resolve() != cluster
         assert data_dir.resolve().is_relative_to(postgres_home / "clusters")
     else:
         assert not data_dir.is_symlink(), NOT_ROOT
+
+
+def test_a_copied_data_dir_is_refused_its_originals_cluster_and_a_moved_one_keeps_it(
+    private_dir: Path, postgres_home: Path
+) -> None:
+    original = private_dir / "shop" / ".mercato"
+    first = Postgres(original / "postgres", port=free_port(), password=PASSWORD, home=postgres_home)
+    with running(first, private_dir / "postgres.log"):
+        keep_a_note(first.url)
+    copy = private_dir / "copy" / ".mercato"
+    shutil.copytree(original, copy, symlinks=True)  # as cp -a does
+    copied = Postgres(copy / "postgres", port=free_port(), password=PASSWORD, home=postgres_home)
+    if ROOT:
+        with pytest.raises(EngineError, match="a copy of"):
+            copied.prepare()
+    moved = private_dir / "moved" / ".mercato"
+    moved.parent.mkdir()
+    original.rename(moved)
+    again = Postgres(moved / "postgres", port=free_port(), password=PASSWORD, home=postgres_home)
+    with running(again, private_dir / "postgres.log"):
+        assert kept_notes(again.url) == ["kept"]
+    if ROOT:
+        assert (again.cluster_dir.parent / "data-dir").read_text().strip() == str(moved)
+    else:
+        assert not (moved / "postgres").is_symlink(), NOT_ROOT
