@@ -13,8 +13,10 @@ from mercato.deploy.cli import render_app
 app = typer.Typer(help="Mercato: run, inspect and administer the platform.", no_args_is_help=True)
 admin_app = typer.Typer(help="Administer accounts.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage auth's signing keys.", no_args_is_help=True)
+mail_app = typer.Typer(help="Read the mail the local SMTP sink received.")
 app.add_typer(admin_app, name="admin")
 app.add_typer(keys_app, name="keys")
+app.add_typer(mail_app, name="mail")
 app.add_typer(render_app, name="render")
 
 DEFAULT_DATA_DIR = Path(".mercato")
@@ -160,6 +162,52 @@ def keys_rotate(data_dir: Path = DataDirOption) -> None:
         "running auth instances load it within 30 s; services fetch it on first sight of its kid",
         err=True,
     )
+
+
+@mail_app.callback(invoke_without_command=True)
+def mail(ctx: typer.Context, data_dir: Path = DataDirOption) -> None:
+    """Lists the mail the local SMTP sink received (number, to, subject, time), oldest first."""
+    ctx.obj = data_dir
+    if ctx.invoked_subcommand is not None:
+        return
+    from mercato.runner.mailbox import Mailbox
+
+    mailbox = Mailbox.of(data_dir)
+    messages = mailbox.messages()
+    if not messages:
+        typer.echo(f"no mail in {mailbox.directory}")
+        return
+    width = max(len("to"), *(len(m.recipients) for m in messages))
+    typer.echo(f"{'#':>4}  {'received (UTC)':<19}  {'to':<{width}}  subject")
+    for message in messages:
+        received = message.received_at.strftime("%Y-%m-%d %H:%M:%S")
+        typer.echo(
+            f"{message.number:>4}  {received}  {message.recipients:<{width}}  {message.subject}"
+        )
+
+
+@mail_app.command("show")
+def mail_show(
+    ctx: typer.Context,
+    number: int = typer.Argument(..., help="The message's number in 'mercato mail'."),
+    html: bool = typer.Option(False, "--html", help="Prints the HTML body, if it has one."),
+    raw: bool = typer.Option(False, "--raw", help="Prints the .eml file as received."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Where the platform keeps its data (as for 'mercato mail')."
+    ),
+) -> None:
+    """Prints one message: its headers, its parts and its text (or HTML) body."""
+    from mercato.runner.mailbox import Mailbox, MailboxError, describe
+
+    try:
+        stored = Mailbox.of(data_dir or ctx.obj or DEFAULT_DATA_DIR).message(number)
+    except MailboxError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    if raw:
+        typer.echo(stored.path.read_bytes().decode(errors="replace"), nl=False)
+        return
+    typer.echo(describe(stored, prefer="html" if html else "plain"))
 
 
 @app.command()

@@ -92,6 +92,14 @@ class ServiceSettings(BaseSettings):
 
     client_secret: SecretStr | None = None
 
+    # The SMTP relay of services that send mail (catalog ``smtp``); locally the runner's sink.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Mercato <no-reply@mercato.localhost>"
+
     # Crash points for recovery tests (mercato.platform.faults); dev only.
     faults: str = ""
 
