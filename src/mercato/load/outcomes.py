@@ -1,0 +1,49 @@
+"""How a checkout ended, and the ledger of a run's customers and checkouts.
+
+Kept apart from the shopper (which imports Locust) so that it is tested on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Checkout outcomes, as the summary names them.
+CONFIRMED = "confirmed"
+DECLINED = "declined"
+OUT_OF_STOCK = "out of stock"
+PENDING = "pending"
+
+
+def checkout_outcome(status: int, order: dict[str, Any], *, declined: bool) -> str | None:
+    """How a checkout ended, when that is what the API promises for the card used; None
+    for a wrong answer (a good card failing, a declined card confirmed, an odd status)."""
+    reason = (order.get("failure") or {}).get("reason")
+    state = order.get("status")
+    if status == 202 and state == "pending":
+        return PENDING
+    if status != 201:
+        return None
+    if state == "confirmed" and not declined:
+        return CONFIRMED
+    if state == "failed" and reason == "payment_declined" and declined:
+        return DECLINED
+    if state == "failed" and reason == "out_of_stock":
+        return OUT_OF_STOCK
+    return None
+
+
+@dataclass
+class Ledger:
+    """The customers a run registered and how its checkouts ended (kept by the master)."""
+
+    customers: list[dict[str, str]] = field(default_factory=list)
+    checkouts: dict[str, int] = field(default_factory=dict)
+
+    def record(self, entry: dict[str, Any]) -> None:
+        """Adds one shopper's message: ``{"customer": {...}}`` or ``{"checkout": outcome}``."""
+        if "customer" in entry:
+            self.customers.append({k: str(v) for k, v in entry["customer"].items()})
+        if "checkout" in entry:
+            outcome = str(entry["checkout"])
+            self.checkouts[outcome] = self.checkouts.get(outcome, 0) + 1
