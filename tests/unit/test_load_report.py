@@ -11,7 +11,7 @@ import sys
 from rich.console import Console
 
 from mercato.load import report
-from mercato.load.outcomes import (
+from mercato.load.ledger import (
     CONFIRMED,
     DECLINED,
     OUT_OF_STOCK,

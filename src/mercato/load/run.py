@@ -43,7 +43,7 @@ from rich.console import Console
 from rich.live import Live
 
 from mercato.load import report, shopper
-from mercato.load.outcomes import Ledger
+from mercato.load.ledger import Ledger
 
 Role = Literal["local", "master", "worker"]
 STOP_GRACE_SECONDS = 10.0  # shoppers finish the task they are in before the run ends
@@ -173,6 +173,19 @@ def _workers_joined(runner: MasterRunner, options: LoadOptions, console: Console
     return True
 
 
+def _workers_settled(runner: MasterRunner, workers: int) -> None:
+    """Waits for the ``workers`` stopped workers to report ready again (after their stop
+    timeout) before the master tells them to quit.
+
+    A stopped worker leaves the master's list, sleeps its stop timeout, then says "ready":
+    had the master exited meanwhile, that send would block the worker for good, its quit
+    never read. By then their periodic reports have brought in every last request.
+    """
+    deadline = time.monotonic() + STOP_GRACE_SECONDS + 10.0
+    while len(runner.clients.ready) < workers and time.monotonic() < deadline:
+        gevent.sleep(0.5)
+
+
 def _drive(
     environment: Environment,
     runner: Runner,
@@ -199,7 +212,10 @@ def _drive(
             stopping.append("Ctrl-C")
     if stopping:
         console.print(f"stopped early ({stopping[0]})", style="yellow")
+    workers = len(runner.clients.all) if isinstance(runner, MasterRunner) else 0
     runner.stop()
+    if isinstance(runner, MasterRunner):
+        _workers_settled(runner, workers)
     summary = _summary(runner, ledger, options, started_at)
     runner.quit()
     gevent.killall(background)

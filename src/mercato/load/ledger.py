@@ -1,12 +1,16 @@
-"""How a checkout ended, and the ledger of a run's customers and checkouts.
+"""What a run keeps: the customers it registered and how its checkouts ended.
 
-Kept apart from the shopper (which imports Locust) so that it is tested on its own.
+Kept apart from the shopper (which imports Locust) so that tests use it without Locust.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+# The run's customers: unique emails under this domain, all with this password.
+EMAIL_DOMAIN = "load.mercato.dev"
+SHOPPER_PASSWORD = "mercato-load-shopper"  # noqa: S105 (throw-away load accounts)
 
 # Checkout outcomes, as the summary names them.
 CONFIRMED = "confirmed"
