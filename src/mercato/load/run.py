@@ -117,9 +117,14 @@ def run_load(options: LoadOptions, console: Console) -> int:
         ledger.record(msg.data)
 
     runner.register_message(shopper.LEDGER_MESSAGE, record)
-    if isinstance(runner, MasterRunner) and not _workers_joined(runner, options, console):
-        runner.quit()
-        return 1
+    if isinstance(runner, MasterRunner):
+        try:
+            joined = _workers_joined(runner, options, console)
+        except KeyboardInterrupt:
+            joined = False
+        if not joined:
+            runner.quit()
+            return 1
     assert options.run_dir is not None
     return _drive(environment, runner, ledger, options, options.run_dir, console)
 
