@@ -189,28 +189,33 @@ class Shopper(FastHttpUser):
         if not self.cart:
             return  # everything the shopper wanted was sold out
         declined = random.random() < DECLINED_SHARE
-        card = self.declined_card if declined else self.card
-        with self.client.request(
-            "POST",
-            API_PREFIX + "/orders",
-            name="/orders",
-            json={"shipping_address": ADDRESS, "payment_method_id": card},
-            headers={**self._auth(), "Idempotency-Key": uuid.uuid4().hex},
-            catch_response=True,
-        ) as response:
-            order = _json(response.text)
-            if response.status_code not in (201, 202) or not isinstance(order, dict):
-                response.failure(_unexpected(response.status_code, response.text))
-                return
-            outcome = checkout_outcome(response.status_code, order, declined=declined)
+        outcomes: list[str] = []
+
+        def fits_the_card(status: int, order: Any) -> str | None:
+            if not isinstance(order, dict):
+                return f"{status} with a body that is not an order"
+            outcome = checkout_outcome(status, order, declined=declined)
             if outcome is None:
                 failure = order.get("failure") or {}
-                card_kind = "a declined" if declined else "a good"
-                response.failure(
-                    f"order {order.get('status')} ({failure.get('reason')}) with {card_kind} card"
-                )
-                return
-            response.success()
+                card = "a declined" if declined else "a good"
+                return f"order {order.get('status')} ({failure.get('reason')}) with {card} card"
+            outcomes.append(outcome)
+            return None
+
+        order = self._call(
+            "POST",
+            "/orders",
+            body={
+                "shipping_address": ADDRESS,
+                "payment_method_id": self.declined_card if declined else self.card,
+            },
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+            expect=(201, 202),
+            judge=fits_the_card,
+        )
+        if order is None:
+            return
+        outcome = outcomes[0]
         self._tell({"checkout": outcome})
         if outcome in (CONFIRMED, PENDING):
             self.cart.clear()
@@ -293,25 +298,32 @@ class Shopper(FastHttpUser):
         path: str | None = None,
         *,
         body: Any = None,
+        headers: dict[str, str] | None = None,
         expect: tuple[int, ...] = (200,),
         signed_in: bool = True,
+        judge: Callable[[int, Any], str | None] | None = None,
     ) -> Any:
         """One request of kind ``method name`` under the API prefix; its JSON body, or None
-        when the status is not one of ``expect`` (a failure in the statistics)."""
+        when it failed (in the statistics): a status not in ``expect``, a body that is not
+        JSON, or what ``judge`` finds wrong with the answer."""
         with self.client.request(
             method,
             API_PREFIX + (path or name),
             name=name,
             json=body,
-            headers=self._auth() if signed_in else {},
+            headers={**(self._auth() if signed_in else {}), **(headers or {})},
             catch_response=True,
         ) as response:
-            if response.status_code not in expect:
-                response.failure(_unexpected(response.status_code, response.text))
-                return None
+            status = response.status_code
             answer = _json(response.text) if response.text else {}
-            if answer is None:
-                response.failure(f"{response.status_code} with a body that is not JSON")
+            if status not in expect:
+                problem: str | None = _unexpected(status, response.text)
+            elif not isinstance(answer, dict | list):
+                problem = f"{status} with a body that is not a JSON document"
+            else:
+                problem = judge(status, answer) if judge else None
+            if problem:
+                response.failure(problem)
                 return None
             response.success()
             return answer
