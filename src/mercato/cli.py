@@ -141,6 +141,8 @@ def load(
         raise typer.BadParameter("--master and --worker exclude each other")
     if wait_max < wait_min:
         raise typer.BadParameter("--wait-max is below --wait-min")
+    if host is not None and not host.startswith(("http://", "https://")):
+        raise typer.BadParameter("the host is a URL: http://host:port", param_hint="--host")
     try:
         seconds = parse_run_time(run_time)
     except ValueError as exc:

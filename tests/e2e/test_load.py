@@ -28,8 +28,8 @@ pytestmark = pytest.mark.e2e
 
 API = "/api/v1"
 USERS = 5
-RUN_TIME = "20s"
-QUICK = ["--wait-min", "0.1", "--wait-max", "0.5"]  # busy shoppers: every kind in seconds
+RUN_TIME = "25s"
+QUICK = ["--wait-min", "0.05", "--wait-max", "0.3"]  # busy shoppers: every kind in seconds
 # Products other tests count exactly, and those with little stock (a later `mercato seed`
 # must find nothing sold out): the shoppers look at them and never buy them.
 SPARE = sorted({p.sku for p in seed.PRODUCTS if p.stock < 50} | {"KIT-KETTLE", "FUR-TABLE"})
@@ -93,7 +93,7 @@ def spare_args() -> list[str]:
 
 @pytest.fixture(scope="module")
 def load_run(shop: RunningPlatform) -> LoadRun:
-    """Five shoppers for 20 s on the shared platform, its gateway found from the data dir."""
+    """Five shoppers for 25 s on the shared platform, its gateway found from the data dir."""
     return mercato_load(
         shop.data_dir,
         *("--users", str(USERS), "--spawn-rate", str(USERS), "--run-time", RUN_TIME),
@@ -207,6 +207,30 @@ def test_load_without_a_running_platform_or_host_says_so(scratch: Path):
     )
     assert done.returncode == 1
     assert "not running" in done.stderr
+    assert not (scratch / "load").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--run-time", "soon"],
+        ["--run-time", "0s"],
+        ["--master", "--worker"],
+        ["--wait-min", "5", "--wait-max", "1"],
+        ["--host", "127.0.0.1:8080"],
+        ["--users", "0"],
+    ],
+)
+def test_load_refuses_options_that_make_no_run(scratch: Path, args: list[str]):
+    done = subprocess.run(
+        [*MERCATO, "load", "--data-dir", str(scratch), "--host", "http://127.0.0.1:1", *args],
+        capture_output=True,
+        text=True,
+        env=runner_env(),
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
     assert not (scratch / "load").exists()
 
 
