@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,12 +71,12 @@ class Product:
 
 
 def shopping(step: Callable[[Shopper], None]) -> Callable[[Shopper], None]:
-    """A task that a shopper whose start failed (registration, sign-in, cards, catalog)
-    spends on another try at the start instead."""
+    """A task that first makes sure the shopper can shop (see ``Shopper.set_up``); a shopper
+    whose start failed spends the task on another try at it."""
 
     @functools.wraps(step)
     def attempt(shopper: Shopper) -> None:
-        if shopper._set_up():
+        if shopper.set_up():
             step(shopper)
 
     return attempt
@@ -93,6 +94,7 @@ class Shopper(FastHttpUser):
         )
         self.spare_skus = frozenset(getattr(options, SPARE_SKUS, None) or ())
         self.token = ""
+        self.token_renewal = 0.0
         self.email = ""
         self.card = ""
         self.declined_card = ""
@@ -105,10 +107,11 @@ class Shopper(FastHttpUser):
 
     def on_start(self) -> None:
         """Registers a customer with two cards and looks at the catalog."""
-        self._set_up()
+        self.set_up()
 
-    def _set_up(self) -> bool:
-        """Carries the start on from where a failed request stopped it; True once done."""
+    def set_up(self) -> bool:
+        """Carries the start on from where a failed request stopped it (and signs in again
+        when the token is about to expire); True once the shopper can shop."""
         if not self.email:
             email = f"shopper-{uuid.uuid4().hex[:16]}@{EMAIL_DOMAIN}"
             registered = self._call(
@@ -122,7 +125,7 @@ class Shopper(FastHttpUser):
                 return False  # the next try registers another email
             self.email = email
             self._tell({"customer": {"email": email, "id": str(registered["id"])}})
-        if not self.token and not self._sign_in():
+        if (not self.token or time.monotonic() > self.token_renewal) and not self._sign_in():
             return False
         self.card = self.card or self._add_card(GOOD_CARD)
         self.declined_card = self.declined_card or self._add_card(random.choice(DECLINED_CARDS))
@@ -247,6 +250,8 @@ class Shopper(FastHttpUser):
         if tokens is None:
             return False
         self.token = str(tokens["access_token"])
+        # Sign in again a minute before the token expires, as the storefront would refresh.
+        self.token_renewal = time.monotonic() + float(tokens.get("expires_in", 900)) - 60
         return True
 
     def _add_card(self, number: str) -> str:
