@@ -28,6 +28,7 @@ from typing import Any, Literal
 import gevent
 from locust import argument_parser
 from locust.env import Environment
+from locust.exception import RPCError
 from locust.html import get_html_report
 from locust.rpc import Message
 from locust.runners import MasterRunner, Runner
@@ -108,7 +109,11 @@ def run_load(options: LoadOptions, console: Console) -> int:
         return _work(environment, options, console)
     runner: Runner
     if options.role == "master":
-        runner = environment.create_master_runner(options.master_bind_host, options.master_port)
+        try:
+            runner = environment.create_master_runner(options.master_bind_host, options.master_port)
+        except RPCError as exc:
+            console.print(f"cannot listen for workers: {exc}", style="bold red")
+            return 1
     else:
         runner = environment.create_local_runner()
     ledger = Ledger()
