@@ -142,8 +142,9 @@ def test_the_run_placed_real_orders_for_the_customers_it_registered(load_run, sh
         return None if any(o["status"] == "pending" for o in orders) else orders
 
     orders = eventually(settled_orders, what="every load order settled", deadline=60)
-    # One order per checkout the run heard back from: none lost, none doubled.
-    assert len(orders) == sum(checkouts.values())
+    # An order for every checkout answered, none lost, and none the shoppers did not send
+    # (the end of the run may cut a checkout off before its answer).
+    assert sum(checkouts.values()) <= len(orders) <= load_run.summary()["checkouts_sent"]
     statuses = Counter(o["status"] for o in orders)
     assert statuses["confirmed"] >= checkouts["confirmed"]
     assert statuses["confirmed"] + statuses["failed"] == len(orders), statuses

@@ -151,12 +151,15 @@ def test_a_checkout_outcome_must_fit_the_card_it_was_paid_with():
 def test_the_ledger_keeps_customers_and_counts_checkouts_by_outcome():
     ledger = Ledger()
     ledger.record({"customer": {"email": "a@load.mercato.dev", "id": "1"}})
+    for _ in range(4):
+        ledger.record({"checkout_sent": 1})
     ledger.record({"checkout": CONFIRMED})
     ledger.record({"checkout": CONFIRMED})
     ledger.record({"checkout": DECLINED})
 
     assert ledger.customers == [{"email": "a@load.mercato.dev", "id": "1"}]
     assert ledger.checkouts == {CONFIRMED: 2, DECLINED: 1}
+    assert ledger.checkouts_sent == 4
 
 
 def test_the_report_code_does_not_bring_locust_into_the_process():

@@ -43,11 +43,14 @@ class Ledger:
 
     customers: list[dict[str, str]] = field(default_factory=list)
     checkouts: dict[str, int] = field(default_factory=dict)
+    checkouts_sent: int = 0  # answered or not (the end of a run may cut one off)
 
     def record(self, entry: dict[str, Any]) -> None:
-        """Adds one shopper's message: ``{"customer": {...}}`` or ``{"checkout": outcome}``."""
+        """Adds one shopper's message: ``{"customer": {...}}``, ``{"checkout_sent": 1}`` or
+        ``{"checkout": outcome}``."""
         if "customer" in entry:
             self.customers.append({k: str(v) for k, v in entry["customer"].items()})
+        self.checkouts_sent += int(entry.get("checkout_sent", 0))
         if "checkout" in entry:
             outcome = str(entry["checkout"])
             self.checkouts[outcome] = self.checkouts.get(outcome, 0) + 1

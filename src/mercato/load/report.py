@@ -97,6 +97,7 @@ class LoadSummary:
     total: KindFigures
     verdict: Verdict
     checkouts: dict[str, int] = field(default_factory=dict)
+    checkouts_sent: int = 0
     customers: int = 0
     started_at: str = ""
 

@@ -307,6 +307,7 @@ def _summary(
             exceptions=exceptions,
         ),
         checkouts=dict(ledger.checkouts),
+        checkouts_sent=ledger.checkouts_sent,
         customers=len(ledger.customers),
         started_at=started_at,
     )

@@ -205,6 +205,7 @@ class Shopper(FastHttpUser):
             outcomes.append(outcome)
             return None
 
+        self._tell({"checkout_sent": 1})
         order = self._call(
             "POST",
             "/orders",
