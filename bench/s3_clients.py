@@ -2,10 +2,11 @@
 
 Each round starts one fresh Python process per client, interleaved, so that import time
 and memory are those of a cold service. In each, after the imports every service has
-anyway (aiohttp, FastAPI, pydantic, the chassis's errors), the script measures: the client's import time and
-the time to build it, the RSS they add, the CPU time (``time.process_time``) per presigned
-GET URL, and the client-side CPU time per PUT of a 1 KiB object to a local SeaweedFS
-(started with the runner's launcher). The table quotes medians over the rounds.
+anyway (aiohttp, FastAPI, pydantic, the chassis's errors), the script measures: the
+client's import time and the time to build it, the RSS they add, the CPU time
+(``time.process_time``) per presigned GET URL, and the client-side CPU time per PUT of
+a 1 KiB object to a local SeaweedFS (started with the runner's launcher). The table
+quotes medians over the rounds.
 
 Run (needs the bench extra: pip install -e '.[bench]'):
 
@@ -19,7 +20,6 @@ import json
 import secrets
 import statistics
 import subprocess
-import sys
 from typing import Any
 
 from _common import (
@@ -184,7 +184,12 @@ def main() -> int:
             master_port=ports.s3_master,
             volume_port=ports.s3_volume,
             filer_port=ports.s3_filer,
-            grpc_ports=(ports.s3_master_grpc, ports.s3_volume_grpc, ports.s3_filer_grpc, ports.s3_grpc),
+            grpc_ports=(
+                ports.s3_master_grpc,
+                ports.s3_volume_grpc,
+                ports.s3_filer_grpc,
+                ports.s3_grpc,
+            ),
             access_key="bench" + secrets.token_hex(6),
             secret_key=secrets.token_urlsafe(24),
         )

@@ -54,3 +54,35 @@ def validation(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | None
 def test_root_validates_offline(root: str, validation: dict[str, str | None]) -> None:
     """`terraform validate` against the real provider schema (no registry needed)."""
     assert validation[root] is None, validation[root]
+
+
+def test_irsa_roles_get_exactly_the_buckets_and_service_accounts_the_overlays_use() -> None:
+    """Terraform's roles, trusts and buckets agree with what the pods are told (ADR 0024)."""
+    import json
+
+    from mercato.deploy import model
+    from mercato.deploy.environments import ENVIRONMENTS
+
+    outputs = json.loads((TERRAFORM / "modules" / "catalog" / "main.tf.json").read_text())
+    buckets = outputs["output"]["aws_s3_buckets"]["value"]
+    secret_env = outputs["output"]["environment_secret_env"]["value"]
+    for env in ENVIRONMENTS.values():
+        if not env.s3_on_aws:
+            assert buckets[env.name] == {}
+            continue
+        assert buckets[env.name] == {
+            s.name: [f"mercato-{env.name}-{b}" for b in s.spec.buckets]
+            for s in model.with_engine("s3")
+        }
+        for service in model.with_engine("s3"):
+            assert not any("S3" in name for name in secret_env[env.name].get(service.name, []))
+            # Roles are named <name>-<service> with name = mercato-<env>.
+            assert env.s3_role_arn(service.name).endswith(f":role/{env.namespace}-{service.name}")
+    module = (TERRAFORM / "modules" / "object-storage" / "main.tf").read_text()
+    assert 'name                 = "${var.name}-${each.key}"' in module
+    assert '"system:serviceaccount:${var.namespace}:${each.key}"' in module
+    assert '"s3:*"' not in module.split('data "aws_iam_policy_document" "objects"')[1]
+    environment = (TERRAFORM / "modules" / "environment" / "main.tf").read_text()
+    wiring = environment.split('module "object_storage"')[1].split("}")[0]
+    assert "namespace         = local.name" in wiring
+    assert 'name = "mercato-${var.environment}"' in environment

@@ -1053,12 +1053,11 @@ def namespace(env: Environment) -> Obj:
 
 def ingress(env: Environment) -> Obj:
     """The ALB: HTTPS only (HTTP redirects), the gateway as the one backend, MinIO for files."""
-    if not (env.host and env.files_host and env.certificate_arn):
+    if not (env.host and env.certificate_arn):
         raise ValueError(f"{env.name} has no public host")
-    rules = [
-        (env.host, "gateway", model.CONTAINER_PORT),
-        (env.files_host, "minio", model.ENGINE_PORTS["s3"]),
-    ]
+    rules = [(env.host, "gateway", model.CONTAINER_PORT)]
+    if env.files_host:  # on AWS S3, browsers reach S3's own endpoint
+        rules.append((env.files_host, "minio", model.ENGINE_PORTS["s3"]))
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -1079,7 +1078,7 @@ def ingress(env: Environment) -> Obj:
         },
         "spec": {
             "ingressClassName": "alb",
-            "tls": [{"hosts": [env.host, env.files_host]}],
+            "tls": [{"hosts": [host for host, _, _ in rules]}],
             "rules": [
                 {
                     "host": host,
@@ -1197,6 +1196,101 @@ def read_images(repo: Path, env_name: str) -> dict[str, Obj]:
     return {entry["name"]: entry for entry in content.get("images", [])}
 
 
+def aws_object_storage(env: Environment) -> tuple[list[Obj], list[Obj], list[Obj]]:
+    """Patches, objects and ConfigMap merges putting the services with buckets on AWS S3.
+
+    Each such service's ServiceAccount names its IRSA role; EKS's pod identity webhook
+    then gives its pods ``AWS_ROLE_ARN`` and a projected token, and the chassis trades
+    the token at STS for temporary keys (ADR 0024). No static key reaches those pods:
+    the ExternalSecret that would carry only S3 keys goes, and with it the secretRef.
+    """
+    patches: list[Obj] = []
+    merges: list[Obj] = []
+    objects: list[Obj] = []
+    for service in model.with_engine("s3"):
+        name = service.name
+        patches.append(
+            {
+                "patch": yaml.safe_dump(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ServiceAccount",
+                        "metadata": {
+                            "name": name,
+                            "annotations": {"eks.amazonaws.com/role-arn": env.s3_role_arn(name)},
+                        },
+                    },
+                    sort_keys=False,
+                )
+            }
+        )
+        if service.secret_env and not service.secret_env_for(web_identity=True):
+            secret_ref = len(env_from(service)) - 1
+            path = f"/spec/template/spec/containers/0/envFrom/{secret_ref}"
+            without_secret = yaml.safe_dump(
+                [
+                    # Fails the build, rather than removing another source, if the order moves.
+                    {"op": "test", "path": f"{path}/secretRef/name", "value": f"{name}-secrets"},
+                    {"op": "remove", "path": path},
+                ],
+                sort_keys=False,
+            )
+            workloads = [("Deployment", name)]
+            if service.spec.database:
+                workloads.append(("Job", f"{name}-migrate"))
+            for kind, workload in workloads:
+                patches.append(
+                    {"target": {"kind": kind, "name": workload}, "patch": without_secret}
+                )
+            patches.append(
+                {
+                    "patch": yaml.safe_dump(
+                        {
+                            "$patch": "delete",
+                            "apiVersion": "external-secrets.io/v1",
+                            "kind": "ExternalSecret",
+                            "metadata": {"name": f"{name}-secrets"},
+                        },
+                        sort_keys=False,
+                    )
+                }
+            )
+        merges.append(
+            {
+                "name": f"{name}-config",
+                "behavior": "merge",
+                "literals": [
+                    f"MERCATO_S3_ENDPOINT={env.s3_endpoint}",
+                    f"MERCATO_S3_REGION={env.region}",
+                    f"MERCATO_S3_BUCKET_PREFIX={env.bucket_prefix}",
+                ],
+            }
+        )
+        # S3 and STS answer on public AWS addresses (or a VPC endpoint's), over TLS only.
+        objects.append(
+            network_policy(
+                f"{name}-object-storage",
+                {NAME_LABEL: name},
+                egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp(443)}],
+            )
+        )
+    # No MinIO here, so no MinIO credentials either.
+    patches.append(
+        {
+            "patch": yaml.safe_dump(
+                {
+                    "$patch": "delete",
+                    "apiVersion": "external-secrets.io/v1",
+                    "kind": "ExternalSecret",
+                    "metadata": {"name": "minio-credentials"},
+                },
+                sort_keys=False,
+            )
+        }
+    )
+    return patches, objects, merges
+
+
 def overlay(env: Environment, repo: Path) -> Files:
     """One environment's overlay."""
     path = f"{ROOT}/overlays/{env.name}"
@@ -1210,8 +1304,9 @@ def overlay(env: Environment, repo: Path) -> Files:
         "../../components/monitoring",
         "../../components/tracing",
         "../../components/nats",
-        "../../components/minio",
     ]
+    if not env.s3_on_aws:
+        components.append("../../components/minio")
     if env.in_cluster_database:
         components.append("../../components/postgres")
     else:
@@ -1330,6 +1425,12 @@ def overlay(env: Environment, repo: Path) -> Files:
         ],
     }
     config_maps: list[Obj] = [environment]
+    if env.s3_on_aws:
+        storage_patches, storage_objects, storage_merges = aws_object_storage(env)
+        patches += storage_patches
+        config_maps += storage_merges
+        files[f"{path}/object-storage.yaml"] = storage_objects
+        resources.append("object-storage.yaml")
     fields: Obj = {
         "namespace": env.namespace,
         "resources": resources,

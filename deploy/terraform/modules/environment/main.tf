@@ -96,7 +96,8 @@ module "secrets" {
   environment   = var.environment
   kms_key_arn   = module.kms.arn
   databases     = module.catalog.databases
-  secret_env    = module.catalog.secret_env
+  secret_env    = module.catalog.environment_secret_env[var.environment]
+  minio         = contains(module.catalog.minio_environments, var.environment)
   database_host = module.rds.address
   database_port = module.rds.port
 }
@@ -123,6 +124,17 @@ module "iam" {
   kms_key_arn        = module.kms.arn
 }
 
+module "object_storage" {
+  source            = "../object-storage"
+  name              = local.name
+  namespace         = local.name
+  buckets           = module.catalog.aws_s3_buckets[var.environment]
+  cors_origins      = module.catalog.storefront_origins[var.environment]
+  oidc_provider_arn = module.eks.oidc_provider_arn
+  oidc_issuer       = module.eks.oidc_issuer
+  kms_key_arn       = module.kms.arn
+}
+
 output "cluster_name" {
   description = "The EKS cluster."
   value       = module.eks.name
@@ -136,4 +148,9 @@ output "addon_role_arns" {
 output "database_address" {
   description = "The RDS instance."
   value       = module.rds.address
+}
+
+output "service_role_arns" {
+  description = "IRSA roles of the services with buckets (the overlay's eks.amazonaws.com/role-arn)."
+  value       = module.object_storage.role_arns
 }
