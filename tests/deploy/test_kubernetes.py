@@ -390,7 +390,7 @@ def test_services_with_buckets_reach_aws_s3_through_their_irsa_role_without_a_st
             region = config_maps_value(config_maps, container, "MERCATO_S3_REGION")
             assert region == settings.region
             prefix = config_maps_value(config_maps, container, "MERCATO_S3_BUCKET_PREFIX")
-            assert prefix == f"mercato-{env}-"
+            assert prefix == settings.bucket_prefix
         assert f"{name}-secrets" not in external
         egress = policies[f"{name}-object-storage"]["spec"]["egress"]
         assert egress == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp443()}]

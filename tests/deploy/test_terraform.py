@@ -70,10 +70,10 @@ def test_irsa_roles_get_exactly_the_buckets_and_service_accounts_the_overlays_us
         if not env.s3_on_aws:
             assert buckets[env.name] == {}
             continue
-        assert buckets[env.name] == {
-            s.name: [f"mercato-{env.name}-{b}" for b in s.spec.buckets]
-            for s in model.with_engine("s3")
-        }
+        assert buckets[env.name] == {s.name: env.buckets_of(s) for s in model.with_engine("s3")}
+        assert all(
+            b.startswith(env.bucket_prefix) for names in buckets[env.name].values() for b in names
+        )
         for service in model.with_engine("s3"):
             assert not any("S3" in name for name in secret_env[env.name].get(service.name, []))
             # Roles are named <name>-<service> with name = mercato-<env>.

@@ -45,6 +45,9 @@ class Environment:
     # secrets) or "aws" (AWS S3, buckets and one IRSA role per service from Terraform,
     # no static key; docs/adr/0024).
     object_storage: str = "minio"
+    # Real bucket names start with this; None: mercato-<env>- on AWS (names are global:
+    # change it if they are taken), the settings' default on MinIO.
+    s3_bucket_prefix: str | None = None
     # Per-service resources that differ from the baseline (docs/adr/0012).
     resources: dict[str, Resources] = field(default_factory=dict)
     log_level: str = "info"
@@ -83,6 +86,8 @@ class Environment:
     @property
     def bucket_prefix(self) -> str:
         """Prefix of the real bucket names (AWS's are global: they name the environment)."""
+        if self.s3_bucket_prefix is not None:
+            return self.s3_bucket_prefix
         return f"mercato-{self.name}-" if self.s3_on_aws else model.BUCKET_PREFIX
 
     def buckets_of(self, service: model.Deployable) -> list[str]:
