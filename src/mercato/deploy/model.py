@@ -28,6 +28,12 @@ BUCKET_PREFIX: str = ServiceSettings.model_fields["s3_bucket_prefix"].default
 S3_REGION: str = ServiceSettings.model_fields["s3_region"].default  # MinIO's, and SeaweedFS's
 EVENT_PREFIX: str = ServiceSettings.model_fields["event_prefix"].default
 IMAGE_PREFIX = "mercato/"
+# Engine images, pinned: the same in compose and in Kubernetes.
+NATS_IMAGE = "nats:2.10.24-alpine"
+MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
+MC_IMAGE = "quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z"
+POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.2"
+PSQL_IMAGE = "postgres:17.2-alpine"
 
 
 @dataclass(frozen=True)
