@@ -33,7 +33,7 @@ from _common import (
     progress,
     write_results,
 )
-from mercato.runner.engines import EngineError, EnginePorts, SeaweedS3
+from mercato.runner.engines import EngineError, EnginePorts, SeaweedS3, engines_for
 
 VARIANTS = ("mercato", "aiobotocore")
 PAYLOAD = b"x" * 1024
@@ -177,22 +177,13 @@ def main() -> int:
 
     results: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
     with Processes(prefix="mercato-bench-s3-") as processes:
-        ports = EnginePorts.free()
-        engine = SeaweedS3(
-            processes.workdir / "s3",
-            port=ports.s3,
-            master_port=ports.s3_master,
-            volume_port=ports.s3_volume,
-            filer_port=ports.s3_filer,
-            grpc_ports=(
-                ports.s3_master_grpc,
-                ports.s3_volume_grpc,
-                ports.s3_filer_grpc,
-                ports.s3_grpc,
-            ),
-            access_key="bench" + secrets.token_hex(6),
-            secret_key=secrets.token_urlsafe(24),
-        )
+        engine_secrets = {
+            "postgres_password": "unused",
+            "s3_access_key": "bench" + secrets.token_hex(6),
+            "s3_secret_key": secrets.token_urlsafe(24),
+        }
+        engine = engines_for(processes.workdir, EnginePorts.free(), engine_secrets)["s3"]
+        assert isinstance(engine, SeaweedS3)
         log_path = processes.workdir / "logs" / "s3.log"
         process = engine.start(log_path)
         try:

@@ -78,11 +78,14 @@ def test_irsa_roles_get_exactly_the_buckets_and_service_accounts_the_overlays_us
             assert not any("S3" in name for name in secret_env[env.name].get(service.name, []))
             # Roles are named <name>-<service> with name = mercato-<env>.
             assert env.s3_role_arn(service.name).endswith(f":role/{env.namespace}-{service.name}")
+    iam = (TERRAFORM / "modules" / "iam" / "main.tf").read_text()
+    assert 'name               = "${var.name}-${each.key}"' in iam
+    assert '"system:serviceaccount:${each.value}"' in iam
+    assert "service_accounts = merge(local.addons, var.workloads)" in iam
     module = (TERRAFORM / "modules" / "object-storage" / "main.tf").read_text()
-    assert 'name                 = "${var.name}-${each.key}"' in module
-    assert '"system:serviceaccount:${var.namespace}:${each.key}"' in module
     assert '"s3:*"' not in module.split('data "aws_iam_policy_document" "objects"')[1]
     environment = (TERRAFORM / "modules" / "environment" / "main.tf").read_text()
-    wiring = environment.split('module "object_storage"')[1].split("}")[0]
-    assert "namespace         = local.name" in wiring
+    workloads = environment.split("workloads = {")[1].split("\n  }")[0]
+    assert 'service => "${local.name}:${service}"' in workloads
+    assert "module.catalog.aws_s3_buckets[var.environment]" in workloads
     assert 'name = "mercato-${var.environment}"' in environment

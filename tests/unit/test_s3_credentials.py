@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mercato.platform.errors import ServiceUnavailable
 from mercato.platform.s3 import (
     Credentials,
     StaticCredentials,
@@ -26,6 +27,19 @@ IRSA = {
     "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/mercato-prod-user",
     "AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
 }
+# The sample answer of AWS's AssumeRoleWithWebIdentity API reference.
+ANSWER = b"""<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleWithWebIdentityResult>
+    <SubjectFromWebIdentityToken>amzn1.account.AF6RHO7KZU5XRVQJGXK6HB56KR2A</SubjectFromWebIdentityToken>
+    <Credentials>
+      <SessionToken>AQoDYXdzEE0a8ANXXXXXXXXNO1ewxE5TijQyp+IEXAMPLE</SessionToken>
+      <SecretAccessKey>wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY</SecretAccessKey>
+      <Expiration>2014-10-24T23:00:23Z</Expiration>
+      <AccessKeyId>ASgeIAIOSFODNN7EXAMPLE</AccessKeyId>
+    </Credentials>
+  </AssumeRoleWithWebIdentityResult>
+</AssumeRoleWithWebIdentityResponse>"""
+
 AWS_KEYS = {"AWS_ACCESS_KEY_ID": "AKIAENVIRONMENT0001", "AWS_SECRET_ACCESS_KEY": "env-secret"}
 
 
@@ -94,25 +108,26 @@ def test_half_a_configuration_is_no_source(environ):
 
 
 def test_an_assumed_role_answer_gives_the_temporary_keys():
-    """The sample answer of AWS's AssumeRoleWithWebIdentity API reference."""
-    answer = b"""<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
-      <AssumeRoleWithWebIdentityResult>
-        <SubjectFromWebIdentityToken>amzn1.account.AF6RHO7KZU5XRVQJGXK6HB56KR2A</SubjectFromWebIdentityToken>
-        <Credentials>
-          <SessionToken>AQoDYXdzEE0a8ANXXXXXXXXNO1ewxE5TijQyp+IEXAMPLE</SessionToken>
-          <SecretAccessKey>wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY</SecretAccessKey>
-          <Expiration>2014-10-24T23:00:23Z</Expiration>
-          <AccessKeyId>ASgeIAIOSFODNN7EXAMPLE</AccessKeyId>
-        </Credentials>
-      </AssumeRoleWithWebIdentityResult>
-    </AssumeRoleWithWebIdentityResponse>"""
-    assert parse_assumed_role(answer, region="us-east-2") == Credentials(
+    assert parse_assumed_role(ANSWER, region="us-east-2") == Credentials(
         "ASgeIAIOSFODNN7EXAMPLE",
         "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY",
         "us-east-2",
         session_token="AQoDYXdzEE0a8ANXXXXXXXXNO1ewxE5TijQyp+IEXAMPLE",
         expires_at=datetime(2014, 10, 24, 23, 0, 23, tzinfo=UTC),
     )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"not xml",
+        b"<AssumeRoleWithWebIdentityResponse/>",
+        ANSWER.replace(b"Expiration", b"Expires"),
+    ],
+)
+def test_an_answer_without_usable_keys_makes_the_store_unavailable(answer):
+    with pytest.raises(ServiceUnavailable):
+        parse_assumed_role(answer, region="us-east-2")
 
 
 def test_prod_with_a_web_identity_needs_no_static_s3_key(monkeypatch):

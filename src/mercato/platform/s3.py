@@ -192,19 +192,22 @@ class WebIdentityCredentials:
 
 def parse_assumed_role(body: bytes, *, region: str) -> Credentials:
     """The temporary keys in an ``AssumeRoleWithWebIdentity`` answer."""
-    found = ElementTree.fromstring(body).find(  # noqa: S314 (STS's answer, over TLS on AWS)
-        f"{STS_NAMESPACE}AssumeRoleWithWebIdentityResult/{STS_NAMESPACE}Credentials"
-    )
-    if found is None:
-        raise ServiceUnavailable("STS answered without credentials.")
-    fields = {child.tag.removeprefix(STS_NAMESPACE): child.text or "" for child in found}
-    return Credentials(
-        access_key=fields["AccessKeyId"],
-        secret_key=fields["SecretAccessKey"],
-        region=region,
-        session_token=fields["SessionToken"],
-        expires_at=datetime.fromisoformat(fields["Expiration"].replace("Z", "+00:00")),
-    )
+    try:
+        found = ElementTree.fromstring(body).find(  # noqa: S314 (STS's answer, over TLS on AWS)
+            f"{STS_NAMESPACE}AssumeRoleWithWebIdentityResult/{STS_NAMESPACE}Credentials"
+        )
+        if found is None:
+            raise KeyError("Credentials")
+        fields = {child.tag.removeprefix(STS_NAMESPACE): child.text or "" for child in found}
+        return Credentials(
+            access_key=fields["AccessKeyId"],
+            secret_key=fields["SecretAccessKey"],
+            region=region,
+            session_token=fields["SessionToken"],
+            expires_at=datetime.fromisoformat(fields["Expiration"].replace("Z", "+00:00")),
+        )
+    except (ElementTree.ParseError, KeyError, ValueError) as exc:
+        raise ServiceUnavailable("STS answered without usable credentials.") from exc
 
 
 def credential_chain(

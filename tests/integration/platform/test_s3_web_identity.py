@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mercato.platform.errors import ServiceUnavailable
 from mercato.platform.s3 import Credentials, ObjectStore, WebIdentityCredentials
-from mercato.runner.engines import EnginePorts, SeaweedS3, free_port
+from mercato.runner.engines import EnginePorts, SeaweedS3, engines_for, free_port
 
 SERVICE_ACCOUNT = "system:serviceaccount:mercato-prod:user"
 AUDIENCE = "sts.amazonaws.com"
@@ -72,22 +72,9 @@ class Issuer:
 class SeaweedWithSts(SeaweedS3):
     """SeaweedFS whose STS trusts ``issuer`` for one role, read-write on every bucket."""
 
-    def __init__(self, data_dir: Path, issuer: Issuer, ports: EnginePorts) -> None:
-        super().__init__(
-            data_dir,
-            port=ports.s3,
-            master_port=ports.s3_master,
-            volume_port=ports.s3_volume,
-            filer_port=ports.s3_filer,
-            grpc_ports=(
-                ports.s3_master_grpc,
-                ports.s3_volume_grpc,
-                ports.s3_filer_grpc,
-                ports.s3_grpc,
-            ),
-            access_key="stsadmin",
-            secret_key="sts-admin-secret-0123456789",
-        )
+    def __init__(self, plain: SeaweedS3, issuer: Issuer) -> None:
+        # Everything as the runner's launcher sets it up (engines_for), plus the STS.
+        self.__dict__.update(vars(plain))
         self.issuer = issuer
 
     @property
@@ -185,7 +172,14 @@ async def issuer() -> AsyncIterator[Issuer]:
 @pytest.fixture(scope="module")
 async def sts_s3(issuer: Issuer) -> AsyncIterator[SeaweedWithSts]:
     base = Path(tempfile.mkdtemp(prefix="mercato-test-sts-"))
-    engine = SeaweedWithSts(base / "s3", issuer, EnginePorts.free())
+    secrets = {
+        "postgres_password": "unused",
+        "s3_access_key": "stsadmin",
+        "s3_secret_key": "sts-admin-secret-0123456789",
+    }
+    plain = engines_for(base, EnginePorts.free(), secrets)["s3"]
+    assert isinstance(plain, SeaweedS3)
+    engine = SeaweedWithSts(plain, issuer)
     process = engine.start(base / "s3.log")
     try:
         await asyncio.to_thread(engine.wait_ready, process)

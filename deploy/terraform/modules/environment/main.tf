@@ -122,17 +122,18 @@ module "iam" {
   oidc_issuer        = module.eks.oidc_issuer
   secret_arn_pattern = module.secrets.arn_prefix
   kms_key_arn        = module.kms.arn
+  # Services with buckets on AWS S3: role <name>-<service>, trusted by its service account.
+  workloads = {
+    for service, _ in module.catalog.aws_s3_buckets[var.environment] : service => "${local.name}:${service}"
+  }
 }
 
 module "object_storage" {
-  source            = "../object-storage"
-  name              = local.name
-  namespace         = local.name
-  buckets           = module.catalog.aws_s3_buckets[var.environment]
-  cors_origins      = module.catalog.storefront_origins[var.environment]
-  oidc_provider_arn = module.eks.oidc_provider_arn
-  oidc_issuer       = module.eks.oidc_issuer
-  kms_key_arn       = module.kms.arn
+  source       = "../object-storage"
+  buckets      = module.catalog.aws_s3_buckets[var.environment]
+  roles        = { for service, role in module.iam.workload_roles : service => role.name }
+  cors_origins = module.catalog.storefront_origins[var.environment]
+  kms_key_arn  = module.kms.arn
 }
 
 output "cluster_name" {
@@ -152,5 +153,5 @@ output "database_address" {
 
 output "service_role_arns" {
   description = "IRSA roles of the services with buckets (the overlay's eks.amazonaws.com/role-arn)."
-  value       = module.object_storage.role_arns
+  value       = { for service, role in module.iam.workload_roles : service => role.arn }
 }

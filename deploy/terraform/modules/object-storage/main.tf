@@ -1,17 +1,7 @@
 # AWS S3 for the environments that keep their objects there (docs/adr/0024): the
-# catalog's buckets, and per service owning some an IRSA role that its Kubernetes
-# service account alone may assume, allowed exactly those buckets' objects. Pods get
-# temporary keys from STS; no static S3 key exists anywhere.
-
-variable "name" {
-  description = "Name prefix (mercato-<env>); a service's role is <name>-<service>."
-  type        = string
-}
-
-variable "namespace" {
-  description = "The environment's Kubernetes namespace (its service accounts live there)."
-  type        = string
-}
+# catalog's buckets, and on each service's IRSA role (modules/iam creates it, trusted by
+# that service's Kubernetes service account alone) a policy allowing exactly its
+# buckets' objects. Pods get temporary keys from STS; no static S3 key exists anywhere.
 
 variable "buckets" {
   description = "Service name to its buckets' real names (module.catalog.aws_s3_buckets[env])."
@@ -23,14 +13,9 @@ variable "cors_origins" {
   type        = list(string)
 }
 
-variable "oidc_provider_arn" {
-  description = "The cluster's OIDC provider."
-  type        = string
-}
-
-variable "oidc_issuer" {
-  description = "The issuer URL without scheme."
-  type        = string
+variable "roles" {
+  description = "Service name to its IRSA role's name (module.iam.workload_roles)."
+  type        = map(string)
 }
 
 variable "kms_key_arn" {
@@ -143,34 +128,6 @@ resource "aws_s3_bucket_policy" "this" {
   policy   = data.aws_iam_policy_document.bucket[each.key].json
 }
 
-data "aws_iam_policy_document" "assume" {
-  for_each = var.buckets
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-    principals {
-      type        = "Federated"
-      identifiers = [var.oidc_provider_arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "${var.oidc_issuer}:sub"
-      values   = ["system:serviceaccount:${var.namespace}:${each.key}"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "${var.oidc_issuer}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "service" {
-  for_each             = var.buckets
-  name                 = "${var.name}-${each.key}"
-  assume_role_policy   = data.aws_iam_policy_document.assume[each.key].json
-  max_session_duration = 3600
-}
-
 # Exactly what the chassis's object store does: look at its buckets (HeadBucket needs
 # ListBucket), read, write and delete their objects, with the key that encrypts them.
 data "aws_iam_policy_document" "objects" {
@@ -195,11 +152,6 @@ data "aws_iam_policy_document" "objects" {
 resource "aws_iam_role_policy" "objects" {
   for_each = var.buckets
   name     = "objects"
-  role     = aws_iam_role.service[each.key].id
+  role     = var.roles[each.key]
   policy   = data.aws_iam_policy_document.objects[each.key].json
-}
-
-output "role_arns" {
-  description = "Service name to the IRSA role its service account names (eks.amazonaws.com/role-arn)."
-  value       = { for service, role in aws_iam_role.service : service => role.arn }
 }
