@@ -24,7 +24,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import aiohttp
-import httpx
 import jwt
 import pytest
 from aiohttp import web
@@ -240,19 +239,6 @@ async def store(sts_s3, web_identity) -> AsyncIterator[ObjectStore]:
         yield store
     finally:
         await store.close()
-
-
-@pytest.fixture
-async def bucket(store: ObjectStore) -> str:
-    name = f"t{uuid.uuid4().hex[:12]}"
-    await store.ensure_bucket(name)
-    return name
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        yield client
 
 
 async def test_the_web_identity_is_exchanged_for_temporary_keys(web_identity):
