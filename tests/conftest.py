@@ -202,10 +202,11 @@ class Harness:
         }
         if spec.database:
             values["database_url"] = await self.databases.fresh(name)
-        if spec.calls_with_own_identity:
-            from mercato.platform.security import derive_client_secret
+        # Every service gets its own client secret, as the runner gives it: the gateway
+        # keys its address seal with it, order fetches its service token with it.
+        from mercato.platform.security import derive_client_secret
 
-            values["client_secret"] = derive_client_secret(TEST_SECRETS["auth_secret_key"], name)
+        values["client_secret"] = derive_client_secret(TEST_SECRETS["auth_secret_key"], name)
         values.update(overrides)
         return load_settings(name, **values)
 
@@ -218,7 +219,12 @@ class Harness:
         """Serves service ``name`` with the given settings."""
         app = load(catalog.get(name).app_factory)(settings)
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=settings.port,
+            log_config=None,
+            lifespan="on",
+            proxy_headers=False,  # as the server runs it: the gateway decides addresses
         )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())

@@ -20,10 +20,11 @@ def test_committed_files_equal_the_generator_output() -> None:
 
 @pytest.fixture
 def scratch_repo(tmp_path: Path) -> Path:
-    """A copy of the generated trees (deployment and the architecture page) to render into."""
+    """A copy of the generated trees (deployment, architecture page, contracts) to render into."""
     shutil.copytree(REPO / "deploy", tmp_path / "deploy")
     (tmp_path / "docs").mkdir()
     shutil.copy(REPO / "docs/architecture.md", tmp_path / "docs/architecture.md")
+    shutil.copytree(REPO / "docs/contracts", tmp_path / "docs/contracts")
     return tmp_path
 
 

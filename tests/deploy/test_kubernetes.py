@@ -168,7 +168,10 @@ def test_service_deployments_follow_the_catalog(env: str, overlays: dict[str, li
         secret_env = set(service.secret_env_for(web_identity=irsa))
         resolved = env_names if env == "dev" else env_names | secret_env
         assert service.expected_env(web_identity=irsa) <= resolved
-        assert resolved - service.expected_env(web_identity=irsa) <= ENVIRONMENT_WIDE
+        # Behind the ALB, the gateway is also told the one hop it trusts.
+        behind_alb = service.name == "gateway" and ENV_SETTINGS[env].host is not None
+        allowed = ENVIRONMENT_WIDE | ({"MERCATO_TRUSTED_PROXY_HOPS"} if behind_alb else set())
+        assert resolved - service.expected_env(web_identity=irsa) <= allowed
         if env == "dev":
             host = config_maps_value(config_maps, container, "MERCATO_HOST")
             assert host == "0.0.0.0"  # noqa: S104 (containers listen on their interface)
@@ -322,6 +325,25 @@ def test_alb_ingress_terminates_tls_and_redirects(env: str, overlays: dict[str, 
         for r in ingress["spec"]["rules"]
     }
     assert backends[ENV_SETTINGS[env].host] == "gateway"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_gateway_trusts_exactly_the_one_hop_the_alb_appends(
+    env: str, overlays: dict[str, list[Obj]]
+) -> None:
+    config_maps = by_name(overlays[env], "ConfigMap")
+    gateway = pod_spec(by_name(overlays[env], "Deployment")["gateway"])["containers"][0]
+    hops = config_maps_value(config_maps, gateway, "MERCATO_TRUSTED_PROXY_HOPS")
+    ingresses = of_kind(overlays[env], "Ingress")
+    if not ingresses:  # nothing in front of the gateway: the socket peer is the client
+        assert hops is None
+        return
+    assert hops == "1"
+    attributes = ingresses[0]["metadata"]["annotations"][
+        "alb.ingress.kubernetes.io/load-balancer-attributes"
+    ].split(",")
+    assert "routing.http.xff_header_processing.mode=append" in attributes
+    assert "routing.http.xff_client_port.enabled=false" in attributes
 
 
 def test_volumes_are_persistent_claims(overlays: dict[str, list[Obj]]) -> None:

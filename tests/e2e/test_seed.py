@@ -4,7 +4,6 @@ data through its gateway, a second load changing nothing."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,7 +12,6 @@ from mercato.runner import seed
 from tests.e2e.support import (
     RunningPlatform,
     eventually,
-    free_offset,
     mercato,
     new_data_dir,
 )
@@ -22,20 +20,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def platform() -> Iterator[RunningPlatform]:
-    """`mercato up --seed` with the services the demo data needs."""
-    running = RunningPlatform(
-        new_data_dir(),
-        free_offset(),
-        services=["gateway", "product", "inventory"],
-        extra_args=["--seed"],
-    ).start()
-    try:
-        running.wait_running()
-        yield running
-    finally:
-        running.kill()
-        shutil.rmtree(running.data_dir.parent, ignore_errors=True)
+def platform(shop: RunningPlatform) -> RunningPlatform:
+    """The shared platform, started with ``--seed``."""
+    return shop
 
 
 def test_up_with_seed_loads_the_demo_data_and_seed_again_changes_nothing(platform):

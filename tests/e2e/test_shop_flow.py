@@ -1,11 +1,10 @@
 """The whole shop through the gateway, on the runner: browse, search, cart, card, checkout,
 stock, the order and its charge; a declined card; a cancellation with stock back and a
-refund. `mercato up --seed` runs in a subprocess with its own data dir and port offset.
+refund. It runs on the shared platform (tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,13 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mercato.runner import seed
-from tests.e2e.support import (
-    RunningPlatform,
-    eventually,
-    free_offset,
-    new_data_dir,
-)
+from tests.e2e.support import RunningPlatform
 
 pytestmark = pytest.mark.e2e
 
@@ -35,23 +28,9 @@ ADDRESS = {
 
 
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[httpx.Client]:
-    # `mercato up --seed` with the gateway and order (which brings what it needs).
-    running = RunningPlatform(
-        new_data_dir(), free_offset(), services=["gateway", "order"], extra_args=["--seed"]
-    ).start()
-    try:
-        running.wait_running()
-        eventually(
-            lambda: True if seed.DEMO_CUSTOMER_EMAIL in running.output_tail(300) else None,
-            what="the demo data",
-            deadline=180,
-        )
-        with httpx.Client(base_url=running.url("gateway"), timeout=60) as client:
-            yield client
-    finally:
-        running.kill()
-        shutil.rmtree(running.data_dir.parent, ignore_errors=True)
+def gateway(shop: RunningPlatform) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=shop.url("gateway"), timeout=60) as client:
+        yield client
 
 
 def sign_up(gateway: httpx.Client, name: str) -> dict[str, str]:

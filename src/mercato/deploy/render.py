@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from mercato.observability import render as monitoring
 
 # Directories whose every file the generator owns: anything else found there is stale.
 OWNED_DIRS = ("deploy/k8s", "deploy/compose", "deploy/monitoring")
-TARGETS = ("k8s", "compose", "terraform", "docs")
+TARGETS = ("k8s", "compose", "terraform", "docs", "contracts")
 # deploy/monitoring (mercato.observability) comes first: the k8s component wraps its files.
 ALL_TARGETS = ("monitoring", *TARGETS)
 
@@ -31,6 +32,10 @@ def generate(repo: Path, targets: tuple[str, ...] = TARGETS) -> dict[str, str]:
         files.update(terraform.render())
     if "docs" in targets:
         files.update(diagram.render())
+    if "contracts" in targets:
+        from mercato.contracts.published import files as contract_files
+
+        files.update(contract_files())
     return {path: serialise(path, content) for path, content in sorted(files.items())}
 
 
@@ -57,12 +62,40 @@ def differences(repo: Path, targets: tuple[str, ...] = TARGETS) -> list[str]:
     return problems
 
 
+class BreakingContractChange(Exception):
+    """The code breaks a published contract: it needs a new version, not an overwrite."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def breaking_contract_changes(repo: Path, wanted: dict[str, str]) -> list[str]:
+    """How the generated contracts break the ones published under the same version."""
+    from mercato.contracts.compatibility import breaking_changes
+    from mercato.contracts.published import DIRECTORY
+
+    problems = []
+    for path, text in wanted.items():
+        published = repo / path
+        if path.startswith(DIRECTORY + "/") and published.exists():
+            previous = json.loads(published.read_text())
+            problems += [f"{path}: {p}" for p in breaking_changes(previous, json.loads(text))]
+    return problems
+
+
 def write(repo: Path, targets: tuple[str, ...] = TARGETS) -> list[str]:
-    """Writes the generated files, removes stale ones; returns the paths that changed."""
+    """Writes the generated files, removes stale ones; returns the paths that changed.
+
+    A published contract is never overwritten by a breaking change (BreakingContractChange).
+    """
     if "monitoring" in targets and len(targets) > 1:
         rest = tuple(t for t in targets if t != "monitoring")
         return write(repo, ("monitoring",)) + write(repo, rest)
     wanted = generate(repo, targets)
+    breaking = breaking_contract_changes(repo, wanted)
+    if breaking:
+        raise BreakingContractChange(breaking)
     changed = []
     for path, text in wanted.items():
         target = repo / path

@@ -21,6 +21,8 @@ from sqlalchemy import MetaData
 from starlette.responses import Response
 
 from mercato import catalog
+from mercato.contracts.auth import ClientCredentials, Jwks, ServiceToken
+from mercato.contracts.events import EVENTS
 from mercato.platform import faults
 from mercato.platform.db import Database
 from mercato.platform.errors import ServiceUnavailable, install_error_handlers, problem_response
@@ -87,6 +89,8 @@ class Platform:
                 max_overflow=settings.db_max_overflow,
                 pool_timeout=settings.db_pool_timeout_seconds,
                 tracing=self.tracing,
+                source=self.spec.name,
+                event_models=EVENTS,
             )
             self._checks["database"] = self.database.check
             self._shutdown.append(self.database.close)
@@ -107,6 +111,7 @@ class Platform:
                 metrics=self.metrics,
                 publishes=bool(self.spec.publishes),
                 handlers=handlers,
+                models=EVENTS,
                 tracing=self.tracing,
                 stream_replicas=settings.event_stream_replicas,
             )
@@ -221,8 +226,7 @@ class Platform:
         reply = await self.http.to("auth").request("GET", f"{catalog.API_PREFIX}/auth/jwks.json")
         if not reply.ok:
             raise ServiceUnavailable(f"auth answered {reply.status} for the JWKS")
-        document: dict[str, Any] = reply.json()
-        return document
+        return Jwks.model_validate(reply.json()).model_dump()
 
     async def _fetch_service_token(self) -> dict[str, Any]:
         secret = self.settings.client_secret
@@ -231,18 +235,17 @@ class Platform:
         reply = await self.http.to("auth").request(
             "POST",
             f"{catalog.API_PREFIX}/auth/token",
-            json={
-                "grant_type": "client_credentials",
-                "client_id": self.spec.name,
-                "client_secret": secret.get_secret_value(),
-            },
+            json=ClientCredentials(
+                grant_type="client_credentials",
+                client_id=self.spec.name,
+                client_secret=secret.get_secret_value(),
+            ).model_dump(),
         )
         if not reply.ok:
             raise ServiceUnavailable(
                 f"auth refused {self.spec.name}'s credentials ({reply.status})"
             )
-        grant: dict[str, Any] = reply.json()
-        return grant
+        return ServiceToken.model_validate(reply.json()).model_dump()
 
     # -- the app ------------------------------------------------------------
 

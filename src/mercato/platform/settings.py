@@ -32,7 +32,7 @@ class Profile(StrEnum):
 
 
 class InsecureSettingsError(RuntimeError):
-    """A deployed profile was started with a missing or development secret.
+    """Settings refused: a deployed profile without its secrets, or a control made void.
 
     Not a ValueError on purpose: pydantic would wrap one in a ValidationError (which
     callers cannot tell apart and which echoes the input values, secrets included).
@@ -57,6 +57,10 @@ class ServiceSettings(BaseSettings):
     log_level: str = "info"
     graceful_timeout_seconds: int = 20
     max_body_bytes: int = 1024 * 1024
+    # Peers whose X-Forwarded-For uvicorn may believe and rewrite the socket peer from
+    # (uvicorn's syntax: "10.0.0.1,10.0.0.2", "*"); empty turns that rewriting off, as
+    # it must stay on the gateway and behind it (ADR 0025).
+    forwarded_allow_ips: str = ""
 
     database_url: str | None = None
     db_pool_size: int = 5

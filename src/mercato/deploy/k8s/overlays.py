@@ -68,7 +68,11 @@ def ingress(env: Environment) -> Obj:
                 "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
                 "alb.ingress.kubernetes.io/healthcheck-path": "/health",
                 "alb.ingress.kubernetes.io/load-balancer-attributes": (
-                    "routing.http.drop_invalid_header_fields.enabled=true"
+                    "routing.http.drop_invalid_header_fields.enabled=true,"
+                    # The gateway counts one trusted hop: the ALB must append, not replace
+                    # or drop, and add no port (ADR 0025).
+                    "routing.http.xff_header_processing.mode=append,"
+                    "routing.http.xff_client_port.enabled=false"
                 ),
             },
         },
@@ -421,6 +425,16 @@ def overlay(env: Environment, repo: Path) -> Files:
         ],
     }
     config_maps: list[Obj] = [environment]
+    if env.host:
+        # The ALB appends the address it saw to X-Forwarded-For (mode pinned in ingress()):
+        # the gateway takes that one entry, never what a client wrote (ADR 0025).
+        config_maps.append(
+            {
+                "name": "gateway-config",
+                "behavior": "merge",
+                "literals": ["MERCATO_TRUSTED_PROXY_HOPS=1"],
+            }
+        )
     if env.s3_on_aws:
         storage_patches, storage_objects, storage_merges = aws_object_storage(env)
         patches += storage_patches
