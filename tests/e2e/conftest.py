@@ -33,3 +33,7 @@ def shop() -> Iterator[RunningPlatform]:
     finally:
         running.kill()
         shutil.rmtree(running.data_dir.parent, ignore_errors=True)
+
+
+# The browser tests' fixtures (one chromium per session), shared by tests/e2e/test_web_*.py.
+from tests.e2e.web import browser, tab, web  # noqa: E402, F401

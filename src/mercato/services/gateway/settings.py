@@ -8,7 +8,7 @@ from mercato.platform.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    """The gateway's settings: upstream timeout, rate limits, CORS."""
+    """The gateway's settings: upstream timeout, rate limits, CORS, the browser session."""
 
     service: str = "gateway"
     upstream_timeout_seconds: float = 15.0
@@ -20,3 +20,10 @@ class Settings(ServiceSettings):
     trusted_proxy_hops: int = 0
     cors_origins: list[str] = Field(default_factory=list)
     openapi_cache_seconds: float = 60.0
+    # The browser's refresh token (docs/adr/0027). Chromium and Firefox keep Secure
+    # cookies set over http://127.0.0.1 and localhost, so Secure holds locally too.
+    session_cookie_name: str = "mercato_refresh"
+    session_cookie_secure: bool = True
+    session_cookie_max_age_seconds: int = 30 * 24 * 3600
+    # Product pictures come from object storage, another origin in every environment.
+    web_img_src: str = "'self' data: https: http://127.0.0.1:* http://localhost:*"
