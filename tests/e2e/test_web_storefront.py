@@ -50,7 +50,7 @@ def test_customer_browses_searches_registers_buys_and_sees_the_order(tab: Tab, w
     page.get_by_label("Quantity").fill("2")
     page.get_by_role("button", name="Add to cart").click()
     page.get_by_role("link", name="View cart").click()
-    expect(page.get_by_text(f"2 × {ON_SALE_NAME} at €45.00")).to_be_visible()
+    expect(page.get_by_text(f"2 \u00d7 {ON_SALE_NAME} at €45.00")).to_be_visible()
 
     # Register from the cart; the guest's lines come along.
     page.get_by_role("main").get_by_role("link", name="Register").click()
