@@ -123,9 +123,16 @@ class Shop:
         return self._admin
 
     def product(self, sku: str) -> dict[str, Any]:
-        """A product of the catalog by SKU."""
-        found = self.api.get("/products", params={"q": sku, "limit": 100}).json()["items"]
-        return next(p for p in found if p["sku"] == sku)
+        """A product of the catalog by SKU (the listing has no SKU filter: page through)."""
+        cursor = None
+        while True:
+            params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            page = self.api.get("/products", params=params).json()
+            for product in page["items"]:
+                if product["sku"] == sku:
+                    return dict(product)
+            cursor = page["next_cursor"]
+            assert cursor, f"no product {sku} on sale"
 
     def new_product(self, name: str, description: str, stock: int) -> dict[str, Any]:
         """A product made by the admin, with stock."""
