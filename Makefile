@@ -6,7 +6,7 @@ STAMP_RUN  := $(VENV)/.installed-run
 STAMP_DEV  := $(VENV)/.installed-dev
 ARGS ?=
 
-.PHONY: run test lint typecheck format bench clean
+.PHONY: run test lint typecheck format bench clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ lint: $(STAMP_DEV)
 
 test: lint
 	$(BIN)/python -m pytest $(ARGS)
+
+# The storefront's and the admin console's pages at desktop and phone width, into
+# docs/screenshots/ (a seeded platform of its own and Debian's chromium, installed if missing).
+screenshots: $(STAMP_DEV)
+	$(BIN)/python -m tests.e2e.web_screenshots docs/screenshots
 
 format: $(STAMP_DEV)
 	$(BIN)/ruff format src tests bench

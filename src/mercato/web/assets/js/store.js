@@ -157,7 +157,10 @@ function filterForm(params, categories) {
     if (sort.value) next.set("sort", sort.value);
     location.hash = route(next);
   });
-  return form;
+  // Open beside the results on a wide screen; folded above them on a phone.
+  const wide = window.matchMedia("(min-width: 701px)").matches;
+  const filtered = ["category", "min_price", "max_price", "sort"].some((name) => params.get(name));
+  return h("details", { class: "filters-box", open: wide || filtered }, h("summary", {}, "Filters and sorting"), form);
 }
 
 function picture(product, className) {
