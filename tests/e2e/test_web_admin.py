@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from mercato.services.gateway.web import web_root
-from tests.e2e.web import Shop, Tab, sign_in
+from tests.e2e.web import Shop, Tab, sign_in, tiny_png
 
 pytestmark = pytest.mark.e2e
 
@@ -54,6 +54,15 @@ def test_an_admin_creates_a_product_sets_its_stock_and_refunds_an_order(tab: Tab
     expect(page.get_by_text(f"{sku}: 5 available")).to_be_visible()
     made = web.product(sku)
     assert (made["name"], made["price"]) == ("Walnut spoon", {"amount": 1250, "currency": "EUR"})
+
+    # Its picture, through the presigned URL.
+    page.goto(f"/admin#/products/{made['id']}")
+    page.get_by_label("Picture").set_input_files(
+        files=[{"name": "spoon.png", "mimeType": "image/png", "buffer": tiny_png((120, 80, 40))}]
+    )
+    page.get_by_role("button", name="Upload picture").click()
+    expect(page.get_by_role("img", name="Walnut spoon, picture 1")).to_be_visible()
+    assert len(web.product(sku)["images"]) == 1
 
     # A customer buys it; the admin finds that order and refunds it.
     who = web.customer("refunded")

@@ -20,6 +20,7 @@ from tests.e2e.web import (
     Tab,
     fill_checkout,
     sign_in,
+    tiny_png,
 )
 
 pytestmark = pytest.mark.e2e
@@ -209,3 +210,27 @@ def test_a_refused_sign_in_is_shown_in_words(tab: Tab, web: Shop):
     sign_in(tab.page, who, signed_in=False)
     expect(tab.page.get_by_role("alert")).to_be_visible()
     expect(tab.page.get_by_role("link", name="Sign in")).to_be_visible()
+
+
+def test_the_avatar_goes_up_through_the_presigned_url_and_shows(tab: Tab, web: Shop):
+    who = web.customer("portrait")
+    sign_in(tab.page, who)
+    picture = {"name": "me.png", "mimeType": "image/png", "buffer": tiny_png()}
+    tab.page.get_by_label("Avatar").set_input_files(files=[picture])
+    tab.page.get_by_role("button", name="Upload avatar").click()
+    shown = tab.page.get_by_role("img", name="Your avatar")
+    expect(shown).to_be_visible()
+    assert shown.evaluate("(img) => img.complete && img.naturalWidth") == 8
+    assert web.api.get("/users/me", headers=who.headers).json()["avatar_url"]
+
+
+def test_an_avatar_out_of_policy_is_refused_next_to_the_field(tab: Tab, web: Shop):
+    who = web.customer("gif")
+    sign_in(tab.page, who)
+    tab.page.get_by_label("Avatar").set_input_files(
+        files=[{"name": "me.gif", "mimeType": "image/gif", "buffer": b"GIF89a" + bytes(32)}]
+    )
+    tab.page.get_by_role("button", name="Upload avatar").click()
+    expect(tab.page.get_by_label("Avatar")).to_have_attribute("aria-invalid", "true")
+    expect(tab.page.get_by_role("alert")).to_be_visible()
+    assert web.api.get("/users/me", headers=who.headers).json()["avatar_url"] is None

@@ -8,8 +8,10 @@ Playwright's own browser download is not available here: the set-up installs Deb
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,23 @@ ADDRESS = {
 }
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+
+
+def tiny_png(colour: tuple[int, int, int] = (27, 77, 62)) -> bytes:
+    """A valid 8x8 PNG of one colour, for upload tests."""
+    rows = b"".join(b"\x00" + bytes(colour) * 8 for _ in range(8))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def ensure_chromium() -> Path:

@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_age_seconds=settings.session_cookie_max_age_seconds,
         timeout=settings.upstream_timeout_seconds,
     )
-    web_headers = security_headers(settings.web_img_src)
+    web_headers = security_headers(settings.web_img_src, settings.web_connect_src)
     app = platform.create_app(
         routers=[
             _docs_router(openapi),

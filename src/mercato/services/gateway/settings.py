@@ -25,5 +25,7 @@ class Settings(ServiceSettings):
     session_cookie_name: str = "mercato_refresh"
     session_cookie_secure: bool = True
     session_cookie_max_age_seconds: int = 30 * 24 * 3600
-    # Product pictures come from object storage, another origin in every environment.
+    # Pictures come from object storage and uploads go there (presigned URLs): another
+    # origin in every environment. Deployments name their bucket's origin in connect-src.
     web_img_src: str = "'self' data: https: http://127.0.0.1:* http://localhost:*"
+    web_connect_src: str = "'self' http://127.0.0.1:* http://localhost:*"

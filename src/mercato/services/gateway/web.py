@@ -22,7 +22,7 @@ def web_root() -> Path:
     return Path(str(resources.files("mercato.web")))
 
 
-def security_headers(img_src: str) -> dict[str, str]:
+def security_headers(img_src: str, connect_src: str) -> dict[str, str]:
     """The headers of every web file: scripts and styles from the gateway only."""
     policy = "; ".join(
         (
@@ -30,7 +30,7 @@ def security_headers(img_src: str) -> dict[str, str]:
             "script-src 'self'",
             "style-src 'self'",
             f"img-src {img_src}",
-            "connect-src 'self'",
+            f"connect-src {connect_src}",
             "font-src 'self'",
             "form-action 'self'",
             "base-uri 'none'",

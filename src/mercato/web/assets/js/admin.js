@@ -299,8 +299,28 @@ async function productForm(product) {
     h("h1", {}, product ? `Edit ${product.name}` : "New product"),
     form,
     outcome,
-    product ? [h("p", {}, h("a", { href: route("stock", new URLSearchParams({ sku: product.sku })) }, "Stock of this product")), deactivate] : null,
+    product ? [picturesForm(product), h("p", {}, h("a", { href: route("stock", new URLSearchParams({ sku: product.sku })) }, "Stock of this product")), deactivate] : null,
   );
+}
+
+function picturesForm(product) {
+  const file = h("input", { name: "picture", type: "file", accept: "image/png,image/jpeg,image/webp", required: true });
+  const form = h(
+    "form",
+    { class: "narrow" },
+    h("h2", {}, "Pictures"),
+    h("div", { class: "pictures" }, product.images.length ? product.images.map((image, i) => h("img", { src: image.url, alt: `${product.name}, picture ${i + 1}` })) : h("p", {}, "No pictures yet.")),
+    field("Picture", file),
+    problemSlot(),
+    h("button", { type: "submit" }, "Upload picture"),
+  );
+  onSubmit(form, "Uploading…", async () => {
+    const picture = file.files[0];
+    const grant = await api.post(`/products/${product.id}/images`, { content_type: picture.type || "application/octet-stream", size: picture.size });
+    await api.upload(grant, picture);
+    await productForm(await api.get(`/products/${product.id}`));
+  }, { content_type: "picture", size: "picture" });
+  return form;
 }
 
 // -- stock --------------------------------------------------------------------------------

@@ -86,3 +86,21 @@ export function newIdempotencyKey() {
   if (crypto.randomUUID) return crypto.randomUUID();
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/**
+ * Sends ``file`` to object storage with a presigned grant from the API ({upload_url,
+ * method, headers}); the browser sets Content-Length itself from the file.
+ */
+export async function upload(grant, file) {
+  const headers = Object.fromEntries(Object.entries(grant.headers || {}).filter(([name]) => name.toLowerCase() !== "content-length"));
+  busy(+1);
+  try {
+    const reply = await fetch(grant.upload_url, { method: grant.method || "PUT", headers, body: file, credentials: "omit" });
+    if (!reply.ok) throw new ApiError(reply.status, { detail: `The picture could not be stored (object storage answered ${reply.status}).` });
+  } catch (error) {
+    if (error instanceof ApiError) throw error;
+    throw new ApiError(0, { detail: "The picture could not be sent; check the connection and try again." });
+  } finally {
+    busy(-1);
+  }
+}

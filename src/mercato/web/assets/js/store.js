@@ -623,7 +623,26 @@ async function drawProfile(section) {
     await api.post("/users/me/addresses", address);
     await drawProfile(section);
   });
-  replace(section, heading, details, saved, h("h3", {}, "Addresses"), addresses, add);
+  replace(section, heading, avatarForm(profile, section), details, saved, h("h3", {}, "Addresses"), addresses, add);
+}
+
+function avatarForm(profile, section) {
+  const file = h("input", { name: "avatar", type: "file", accept: "image/png,image/jpeg,image/webp", required: true });
+  const form = h(
+    "form",
+    { class: "narrow avatar" },
+    profile.avatar_url ? h("img", { class: "avatar", src: profile.avatar_url, alt: "Your avatar" }) : null,
+    field("Avatar", file, "PNG, JPEG or WebP, up to 2 MB"),
+    problemSlot(),
+    h("button", { type: "submit" }, "Upload avatar"),
+  );
+  onSubmit(form, "Uploading…", async () => {
+    const picture = file.files[0];
+    const grant = await api.post("/users/me/avatar", { content_type: picture.type || "application/octet-stream", size: picture.size });
+    await api.upload(grant, picture);
+    await drawProfile(section);
+  }, { content_type: "avatar", size: "avatar" });
+  return form;
 }
 
 function alertIn(section, error) {
