@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 import httpx
 import psutil
 
-from mercato.runner import plan
+from mercato.runner import plan, seed
 from mercato.runner import state as statefile
 from mercato.runner.engines import EnginePorts
 
@@ -226,3 +227,21 @@ def login(base: str, email: str, password: str = PASSWORD) -> httpx.Response:
     return httpx.post(
         f"{base}/api/v1/auth/login", json={"email": email, "password": password}, timeout=30
     )
+
+
+@contextlib.contextmanager
+def seeded_platform() -> Iterator[RunningPlatform]:
+    """`mercato up --seed` with every service (own data dir and port offset), until the
+    demo data is in; stopped and removed on exit."""
+    running = RunningPlatform(new_data_dir(), free_offset(), extra_args=["--seed"]).start()
+    try:
+        running.wait_running()
+        eventually(
+            lambda: True if seed.DEMO_CUSTOMER_EMAIL in running.output_tail(400) else None,
+            what="the demo data",
+            deadline=180,
+        )
+        yield running
+    finally:
+        running.kill()
+        shutil.rmtree(running.data_dir.parent, ignore_errors=True)

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from mercato.services.gateway.web import web_root
+from tests.e2e.support import jwt_claims
 from tests.e2e.web import Shop, Tab, sign_in, tiny_png
 
 pytestmark = pytest.mark.e2e
@@ -53,6 +54,7 @@ def test_an_admin_creates_a_product_sets_its_stock_and_refunds_an_order(tab: Tab
     page.get_by_role("button", name="Adjust stock").click()
     expect(page.get_by_text(f"{sku}: 5 available")).to_be_visible()
     made = web.product(sku)
+    web.made.append(made["id"])
     assert (made["name"], made["price"]) == ("Walnut spoon", {"amount": 1250, "currency": "EUR"})
 
     # Its picture, through the presigned URL.
@@ -97,3 +99,30 @@ def test_the_chart_library_is_served_unchanged_with_its_licence(web: Shop):
     licence = httpx.get(web.url + "/assets/vendor/chart.js/LICENSE.md")
     assert licence.status_code == 200
     assert "MIT License" in licence.text
+
+
+def test_an_admin_edits_and_deactivates_a_product(tab: Tab, web: Shop):
+    product = web.new_product("Clay cup", "Glazed.", stock=4)
+    sign_in(tab.page, web.admin, "/admin#/signin")
+    tab.page.goto(f"/admin#/products/{product['id']}")
+    tab.page.get_by_label("Name").fill("Clay mug")
+    tab.page.get_by_label("Price").fill("14")
+    tab.page.get_by_role("button", name="Save product").click()
+    expect(tab.page.get_by_text("Product saved.")).to_be_visible()
+    seen = web.api.get(f"/products/{product['id']}").json()
+    assert (seen["name"], seen["price"]["amount"]) == ("Clay mug", 1400)
+    tab.page.get_by_role("button", name="Deactivate product").click()
+    expect(tab.page.get_by_text("Product deactivated: it no longer sells.")).to_be_visible()
+    assert product["sku"] not in [
+        p["sku"] for p in web.api.get("/products", params={"q": "clay mug"}).json()["items"]
+    ]
+
+
+def test_an_admin_makes_a_customer_an_admin(tab: Tab, web: Shop):
+    who = web.customer("promoted")
+    sign_in(tab.page, web.admin, "/admin#/signin")
+    tab.page.get_by_role("link", name="Users").click()
+    tab.page.get_by_role("button", name=f"Make {who.email} an admin").click()
+    expect(tab.page.get_by_text("Now an admin.")).to_be_visible()
+    token = web.bearer(who.email, who.password)["Authorization"].split()[1]
+    assert "admin" in jwt_claims(token)["roles"]

@@ -16,6 +16,7 @@ from tests.e2e.web import (
     GOOD_CARD,
     ON_SALE,
     ON_SALE_NAME,
+    Customer,
     Shop,
     Tab,
     fill_checkout,
@@ -34,6 +35,16 @@ def add_to_cart_through_the_page(page: Page, search: str = "chopping board") -> 
     expect(page.get_by_role("heading", level=1)).to_have_text(ON_SALE_NAME)
     page.get_by_role("button", name="Add to cart").click()
     expect(page.get_by_text(f"{ON_SALE_NAME} is in your cart.")).to_be_visible()
+
+
+def at_checkout(tab: Tab, web: Shop, name: str, card: str) -> Customer:
+    """A new customer, signed in, with a chopping board in the cart and the form filled."""
+    who = web.customer(name)
+    sign_in(tab.page, who)
+    add_to_cart_through_the_page(tab.page)
+    tab.page.goto("/#/checkout")
+    fill_checkout(tab.page, card)
+    return who
 
 
 def test_customer_browses_searches_registers_buys_and_sees_the_order(tab: Tab, web: Shop):
@@ -84,22 +95,14 @@ def test_customer_browses_searches_registers_buys_and_sees_the_order(tab: Tab, w
 
 
 def test_a_declined_card_says_why_next_to_the_order(tab: Tab, web: Shop):
-    who = web.customer("declined")
-    sign_in(tab.page, who)
-    add_to_cart_through_the_page(tab.page)
-    tab.page.goto("/#/checkout")
-    fill_checkout(tab.page, DECLINED_CARD)
+    at_checkout(tab, web, "declined", DECLINED_CARD)
     tab.page.get_by_role("button", name="Place order").click()
     expect(tab.page.get_by_text("Your card was declined (card_declined).")).to_be_visible()
     expect(tab.page.get_by_text("Status: Failed")).to_be_visible()
 
 
 def test_a_problem_from_the_api_is_shown_next_to_its_field(tab: Tab, web: Shop):
-    who = web.customer("typo")
-    sign_in(tab.page, who)
-    add_to_cart_through_the_page(tab.page)
-    tab.page.goto("/#/checkout")
-    fill_checkout(tab.page, "4242424242424241")  # fails the Luhn check
+    who = at_checkout(tab, web, "typo", "4242424242424241")  # fails the Luhn check
     tab.page.get_by_role("button", name="Place order").click()
     card_number = tab.page.get_by_label("Card number")
     expect(card_number).to_have_attribute("aria-invalid", "true")
@@ -110,11 +113,7 @@ def test_a_problem_from_the_api_is_shown_next_to_its_field(tab: Tab, web: Shop):
 
 
 def test_a_double_click_on_place_order_places_one_order(tab: Tab, web: Shop):
-    who = web.customer("double")
-    sign_in(tab.page, who)
-    add_to_cart_through_the_page(tab.page)
-    tab.page.goto("/#/checkout")
-    fill_checkout(tab.page, GOOD_CARD)
+    who = at_checkout(tab, web, "double", GOOD_CARD)
     orders_posted: list[str] = []
     tab.page.on(
         "request",
@@ -234,3 +233,57 @@ def test_an_avatar_out_of_policy_is_refused_next_to_the_field(tab: Tab, web: Sho
     expect(tab.page.get_by_label("Avatar")).to_have_attribute("aria-invalid", "true")
     expect(tab.page.get_by_role("alert")).to_be_visible()
     assert web.api.get("/users/me", headers=who.headers).json()["avatar_url"] is None
+
+
+def test_cart_quantities_change_and_lines_go(tab: Tab, web: Shop):
+    who = web.customer("cart")
+    board = web.product(ON_SALE)
+    web.api.put(f"/cart/items/{board['id']}", json={"quantity": 1}, headers=who.headers)
+    sign_in(tab.page, who)
+    tab.page.get_by_role("link", name="Cart").click()
+    expect(tab.page.get_by_text("Total: €45.00")).to_be_visible()
+    tab.page.get_by_label(f"Quantity of {ON_SALE_NAME}").fill("3")
+    tab.page.get_by_label(f"Quantity of {ON_SALE_NAME}").press("Enter")
+    expect(tab.page.get_by_text("Total: €135.00")).to_be_visible()
+    tab.page.get_by_role("button", name=f"Remove {ON_SALE_NAME}").click()
+    expect(tab.page.get_by_text("Your cart is empty.")).to_be_visible()
+    assert web.api.get("/cart", headers=who.headers).json()["items"] == []
+
+
+def test_a_confirmed_order_is_cancelled_from_the_account(tab: Tab, web: Shop):
+    who = web.customer("regret")
+    order = web.confirmed_order(who)
+    sign_in(tab.page, who)
+    row = tab.page.get_by_role("row").filter(has=tab.page.get_by_role("link", name=order["id"][:8]))
+    row.get_by_role("button", name=f"Cancel order {order['id'][:8]}").click()
+    expect(row.get_by_role("cell", name="Cancelled")).to_be_visible()
+    assert web.api.get(f"/orders/{order['id']}", headers=who.headers).json()["status"] == (
+        "cancelled"
+    )
+
+
+def test_profile_and_addresses_are_kept(tab: Tab, web: Shop):
+    who = web.customer("mover")
+    sign_in(tab.page, who)
+    page = tab.page
+    profile = page.get_by_role("region", name="Profile")
+    profile.get_by_label("Name", exact=True).fill("Mover Renamed")
+    profile.get_by_label("Phone").fill("+442071234567")
+    profile.get_by_role("button", name="Save profile").click()
+    expect(page.get_by_text("Profile saved.")).to_be_visible()
+    profile.get_by_label("Label").fill("Home")
+    profile.get_by_label("Address line 1").fill("221B Baker Street")
+    profile.get_by_label("City").fill("London")
+    profile.get_by_label("Postal code").fill("NW1 6XE")
+    profile.get_by_label("Country").fill("gb")
+    profile.get_by_role("button", name="Add address").click()
+    expect(page.get_by_text("Home, 221B Baker Street, London, NW1 6XE, GB")).to_be_visible()
+    page.reload()
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Mover Renamed")
+    expect(page.get_by_text("Home, 221B Baker Street, London, NW1 6XE, GB")).to_be_visible()
+
+    # The checkout offers the saved address.
+    board = web.product(ON_SALE)
+    web.api.put(f"/cart/items/{board['id']}", json={"quantity": 1}, headers=who.headers)
+    page.goto("/#/checkout")
+    expect(page.get_by_label("Address line 1")).to_have_value("221B Baker Street")

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
-from tests.e2e.support import PASSWORD, RunningPlatform, mercato
+from tests.e2e.support import PASSWORD, RunningPlatform, eventually, mercato
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -99,6 +99,7 @@ class Customer:
     email: str
     name: str
     password: str = PASSWORD
+    id: str = ""
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -110,6 +111,9 @@ class Shop:
         self.url = platform.url("gateway")
         self.api = httpx.Client(base_url=self.url + API, timeout=60)
         self._admin: Customer | None = None
+        # Products a test made; withdrawn after it, so the shared catalog lists the demo
+        # products only (tests/e2e/test_seed.py counts them).
+        self.made: list[str] = []
 
     def customer(self, name: str = "shopper", *, signed_in: bool = True) -> Customer:
         """A newly registered customer with a unique email."""
@@ -118,8 +122,18 @@ class Shop:
             "/auth/register", json={"email": who.email, "password": who.password, "name": who.name}
         )
         assert made.status_code == 201, made.text
+        who.id = made.json()["id"]
         if signed_in:
             who.headers = self.bearer(who.email, who.password)
+            # The profile is made from the registration event, a moment later.
+            eventually(
+                lambda: (
+                    True
+                    if self.api.get("/users/me", headers=who.headers).status_code == 200
+                    else None
+                ),
+                what=f"the profile of {who.email}",
+            )
         return who
 
     def bearer(self, email: str, password: str) -> dict[str, str]:
@@ -167,11 +181,18 @@ class Shop:
             headers=self.admin.headers,
         )
         assert made.status_code == 201, made.text
+        self.made.append(made.json()["id"])
         stocked = self.api.put(
             f"/inventory/{sku}", json={"on_hand": stock}, headers=self.admin.headers
         )
         assert stocked.status_code == 200, stocked.text
         return dict(made.json())
+
+    def withdraw_made_products(self) -> None:
+        """Deactivates the products tests made (DELETE deactivates; it stays for orders)."""
+        while self.made:
+            gone = self.api.delete(f"/products/{self.made.pop()}", headers=self.admin.headers)
+            assert gone.status_code in (204, 404), gone.text
 
     def orders_of(self, who: Customer) -> list[dict[str, Any]]:
         """The customer's orders, newest first."""
@@ -258,12 +279,13 @@ def open_tab(browser: Browser, base_url: str, viewport: dict[str, int] = DESKTOP
 
 @pytest.fixture
 def tab(browser: Browser, web: Shop) -> Iterator[Tab]:
-    """A fresh desktop-sized tab for one test."""
+    """A fresh desktop-sized tab for one test; the products it made are withdrawn after."""
     opened = open_tab(browser, web.url)
     try:
         yield opened
     finally:
         opened.context.close()
+        web.withdraw_made_products()
 
 
 def sign_in(page: Page, who: Customer, path: str = "/#/signin", *, signed_in: bool = True) -> None:

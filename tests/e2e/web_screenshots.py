@@ -9,15 +9,13 @@ customer with a past order and a full cart and an admin, then drives Debian's ch
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import Page, expect, sync_playwright
 
-from mercato.runner import seed
-from tests.e2e.support import RunningPlatform, eventually, free_offset, new_data_dir
+from tests.e2e.support import seeded_platform
 from tests.e2e.web import (
     DESKTOP,
     GOOD_CARD,
@@ -33,6 +31,10 @@ from tests.e2e.web import (
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WIDTHS = {"desktop": DESKTOP, "phone": PHONE}
+# Pictures load lazily: the screenshot waits for those on screen.
+PICTURES_IN_VIEW_LOADED = """() => [...document.images]
+  .filter((img) => img.getBoundingClientRect().top < window.innerHeight)
+  .every((img) => img.complete && img.naturalWidth > 0)"""
 
 
 def storefront_pages(web: Shop, who: Customer) -> list[tuple[str, Callable[[Page], None]]]:
@@ -119,6 +121,7 @@ def take(web: Shop, out: Path) -> list[Path]:
                     sign_in(tab.page, person, start)
                 for name, go in pages:
                     go(tab.page)
+                    tab.page.wait_for_function(PICTURES_IN_VIEW_LOADED)
                     path = out / f"{name}-{width}.png"
                     tab.page.screenshot(path=str(path), animations="disabled")
                     written.append(path)
@@ -131,20 +134,9 @@ def main() -> None:
     """Starts a seeded platform, takes the screenshots, stops it."""
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT
     out.mkdir(parents=True, exist_ok=True)
-    platform = RunningPlatform(new_data_dir(), free_offset(), extra_args=["--seed"]).start()
-    try:
-        platform.wait_running()
-        eventually(
-            lambda: True if seed.DEMO_CUSTOMER_EMAIL in platform.output_tail(400) else None,
-            what="the demo data",
-            deadline=180,
-        )
-        web = Shop(platform)
-        for path in take(web, out):
+    with seeded_platform() as platform:
+        for path in take(Shop(platform), out):
             print(path)
-    finally:
-        platform.kill()
-        shutil.rmtree(platform.data_dir.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import * as api from "./api.js";
 import { ApiError } from "./api.js";
 import { currentRoute, field, h, minorUnits, money, replace, route, when } from "./dom.js";
 import * as session from "./session.js";
-import { describe, focusHeading, notice, onSubmit, problemSlot, showProgressIn } from "./ui.js";
+import { describe, focusHeading, notice, onSubmit, problemSlot, showProgressIn, signInForm } from "./ui.js";
 
 const main = document.getElementById("main");
 
@@ -70,27 +70,17 @@ async function render() {
   focusHeading(main);
 }
 
-function signInPage(refusal) {
-  const form = h(
-    "form",
-    { class: "narrow" },
-    field("Email", h("input", { name: "email", type: "email", autocomplete: "username", required: true })),
-    field("Password", h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
-    problemSlot(),
-    h("button", { type: "submit", class: "primary" }, "Sign in"),
-  );
-  onSubmit(form, "Signing in…", async (data) => {
-    const reply = await session.signIn(data.get("email"), data.get("password"));
-    if (!reply.ok) throw new ApiError(reply.status, await reply.json().catch(() => ({})));
+function signInPage() {
+  const form = signInForm(async () => {
     if (!isAdmin()) {
       // Signed in, but not staff: no session is kept for an account that cannot use this.
       await session.signOut();
       throw new ApiError(403, { detail: "This account is not an administrator; the admin console is for the shop's staff only." });
     }
-    location.hash = route("orders");
-    await render();
+    if (currentRoute().parts[0] === "signin") location.hash = route("orders");
+    else await render();
   });
-  replace(main, h("h1", {}, "Staff sign-in"), refusal || null, form, h("p", {}, h("a", { href: "/" }, "Back to the shop")));
+  replace(main, h("h1", {}, "Staff sign-in"), form, h("p", {}, h("a", { href: "/" }, "Back to the shop")));
 }
 
 // -- orders -----------------------------------------------------------------------------

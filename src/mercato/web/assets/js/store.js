@@ -5,7 +5,7 @@ import * as api from "./api.js";
 import { ApiError } from "./api.js";
 import { currentRoute, field, h, money, minorUnits, replace, route, when } from "./dom.js";
 import * as session from "./session.js";
-import { describe, focusHeading, notice, onSubmit, problemSlot, showProgressIn } from "./ui.js";
+import { describe, focusHeading, notice, onSubmit, problemSlot, showProgressIn, signInForm, signInOrExplain } from "./ui.js";
 
 const main = document.getElementById("main");
 const PAGE_SIZE = 12;
@@ -477,19 +477,7 @@ function afterSignIn(params) {
 }
 
 function signInPage(_, params) {
-  const form = h(
-    "form",
-    { class: "narrow" },
-    field("Email", h("input", { name: "email", type: "email", autocomplete: "username", required: true })),
-    field("Password", h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
-    problemSlot(),
-    h("button", { type: "submit", class: "primary" }, "Sign in"),
-  );
-  onSubmit(form, "Signing in…", async (data) => {
-    const reply = await session.signIn(data.get("email"), data.get("password"));
-    if (!reply.ok) throw new ApiError(reply.status, await reply.json().catch(() => ({})));
-    await afterSignIn(params);
-  });
+  const form = signInForm(() => afterSignIn(params));
   replace(main, h("h1", {}, "Sign in"), form, h("p", {}, "New here? ", h("a", { href: route("register", params) }, "Register")));
 }
 
@@ -506,8 +494,7 @@ function registerPage(_, params) {
   onSubmit(form, "Registering…", async (data) => {
     const fields = Object.fromEntries(data);
     await api.post("/auth/register", fields);
-    const reply = await session.signIn(fields.email, fields.password);
-    if (!reply.ok) throw new ApiError(reply.status, await reply.json().catch(() => ({})));
+    await signInOrExplain(fields.email, fields.password);
     await afterSignIn(params);
   });
   replace(main, h("h1", {}, "Register"), form, h("p", {}, "Already have an account? ", h("a", { href: route("signin", params) }, "Sign in")));

@@ -2,7 +2,8 @@
 // a problem+json answer next to the fields it names, and notices in words.
 
 import { ApiError, onBusy } from "./api.js";
-import { h, replace } from "./dom.js";
+import { field, h, replace } from "./dom.js";
+import * as session from "./session.js";
 
 // Answers faster than this show no indicator at all (no flicker on quick calls).
 const PROGRESS_AFTER_MS = 300;
@@ -108,4 +109,26 @@ export function focusHeading(main) {
     heading.setAttribute("tabindex", "-1");
     heading.focus({ preventScroll: true });
   }
+}
+
+/** Signs in through the gateway's session; a refusal shows in words; ``then`` follows. */
+export function signInForm(then) {
+  const form = h(
+    "form",
+    { class: "narrow" },
+    field("Email", h("input", { name: "email", type: "email", autocomplete: "username", required: true })),
+    field("Password", h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
+    problemSlot(),
+    h("button", { type: "submit", class: "primary" }, "Sign in"),
+  );
+  return onSubmit(form, "Signing in…", async (data) => {
+    await signInOrExplain(data.get("email"), data.get("password"));
+    await then();
+  });
+}
+
+/** Signs in; rejects with the gateway's problem as an ApiError. */
+export async function signInOrExplain(email, password) {
+  const reply = await session.signIn(email, password);
+  if (!reply.ok) throw new ApiError(reply.status, await reply.json().catch(() => ({})));
 }
