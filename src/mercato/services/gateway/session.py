@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from mercato.catalog import API_PREFIX
 from mercato.platform.context import current_request_id
-from mercato.platform.errors import BadRequest, Forbidden, Unauthorized
+from mercato.platform.errors import BadRequest, DomainError, Forbidden, Unauthorized
 from mercato.platform.http import HttpClients, Reply
 
 SESSION_PATH = "/session"
@@ -85,7 +85,14 @@ class SessionCookies:
         self._check_same_site(request)
         refresh_token = request.cookies.get(self._cookie_name)
         if refresh_token:
-            await self._call_auth(request, "logout", orjson.dumps({"refresh_token": refresh_token}))
+            try:
+                await self._call_auth(
+                    request, "logout", orjson.dumps({"refresh_token": refresh_token})
+                )
+            except DomainError as unreachable:
+                # auth could not revoke it (the page says so), but this browser forgets it.
+                unreachable.headers["Set-Cookie"] = self._cookie("", 0)
+                raise
         response = Response(status_code=204)
         self._forget(response)
         return response

@@ -84,10 +84,12 @@ export function refresh() {
   return renewal;
 }
 
-/** Revokes the session at the gateway and forgets the access token. */
+/** Revokes the session at the gateway and forgets the access token; false if not revoked. */
 export async function signOut() {
   try {
-    await post("/session", "DELETE");
+    return (await post("/session", "DELETE")).ok;
+  } catch {
+    return false;
   } finally {
     forget();
   }
