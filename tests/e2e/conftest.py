@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.support import RunningPlatform, seeded_platform
 
-# The browser tests' fixtures (one chromium per session), shared by tests/e2e/test_web_*.py.
+# The browser tests' fixtures, shared by tests/e2e/test_web_*.py.
 from tests.e2e.web import browser, tab, web  # noqa: F401
 
 

@@ -1,5 +1,5 @@
 """Helpers of the browser tests (tests/e2e/test_web_*.py) and of `make screenshots`: Debian's
-chromium driven by Playwright, one browser per session, and the shop's people (customers
+chromium driven by Playwright, one browser per test module, and the shop's people (customers
 and an admin) made through the public API so that each test starts where it means to.
 
 Playwright's own browser download is not available here: the set-up installs Debian's
@@ -227,9 +227,13 @@ class Shop:
         return dict(placed.json())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless chromium for every browser test of the session."""
+    """One headless chromium per test module.
+
+    Not per session: while Playwright's sync API is alive it keeps its asyncio loop marked
+    running in the main thread, which would break every async test run after it.
+    """
     with sync_playwright() as playwright:
         chromium = launch(playwright)
         try:
