@@ -130,6 +130,28 @@ def test_a_double_click_on_place_order_places_one_order(tab: Tab, web: Shop):
     assert [o["status"] for o in web.orders_of(who)] == ["confirmed"]
 
 
+def test_a_retry_after_a_lost_answer_sends_the_same_key_and_orders_once(tab: Tab, web: Shop):
+    who = at_checkout(tab, web, "retry", GOOD_CARD)
+    keys: list[str] = []
+
+    def lose_the_first_answer(route: Route, request: Request) -> None:
+        keys.append(request.headers.get("idempotency-key", ""))
+        if len(keys) == 1:
+            route.fetch()  # the shop gets the order and answers; the answer is lost
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    tab.page.route(re.compile(r".*/api/v1/orders$"), lose_the_first_answer)
+    tab.page.get_by_role("button", name="Place order").click()
+    expect(tab.page.get_by_role("alert")).to_contain_text("cannot be reached")
+    tab.page.get_by_role("button", name="Place order").click()
+    expect(tab.page.get_by_text("Order confirmed. Thank you!")).to_be_visible()
+    assert len(keys) == 2
+    assert keys[0] == keys[1] != ""
+    assert [o["status"] for o in web.orders_of(who)] == ["confirmed"]
+
+
 def test_the_session_survives_a_reload_and_no_token_is_in_web_storage(tab: Tab, web: Shop):
     who = web.customer("reload")
     sign_in(tab.page, who)
