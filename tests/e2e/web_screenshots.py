@@ -21,7 +21,6 @@ from tests.e2e.web import (
     GOOD_CARD,
     ON_SALE,
     PHONE,
-    Customer,
     Shop,
     fill_checkout,
     launch,
@@ -37,8 +36,8 @@ PICTURES_IN_VIEW_LOADED = """() => [...document.images]
   .every((img) => img.complete && img.naturalWidth > 0)"""
 
 
-def storefront_pages(web: Shop, who: Customer) -> list[tuple[str, Callable[[Page], None]]]:
-    """(file name, how to get there) for each storefront page, signed in as ``who``."""
+def storefront_pages(web: Shop, order_id: str) -> list[tuple[str, Callable[[Page], None]]]:
+    """(file name, how to get there) for each storefront page, signed in as the buyer."""
     board = web.product(ON_SALE)
 
     def home(page: Page) -> None:
@@ -62,6 +61,10 @@ def storefront_pages(web: Shop, who: Customer) -> list[tuple[str, Callable[[Page
         fill_checkout(page, GOOD_CARD)
         page.get_by_label("CVC").blur()
 
+    def order(page: Page) -> None:
+        page.goto(f"/#/orders/{order_id}")
+        expect(page.get_by_text("Order confirmed. Thank you!")).to_be_visible()
+
     def account(page: Page) -> None:
         page.goto("/#/account")
         expect(page.get_by_role("cell", name="Confirmed").first).to_be_visible()
@@ -72,6 +75,7 @@ def storefront_pages(web: Shop, who: Customer) -> list[tuple[str, Callable[[Page
         ("store-product", product),
         ("store-cart", cart),
         ("store-checkout", checkout),
+        ("store-order", order),
         ("store-account", account),
     ]
 
@@ -82,7 +86,7 @@ def sign_in_page(page: Page) -> None:
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
 
-def admin_pages() -> list[tuple[str, Callable[[Page], None]]]:
+def admin_pages(order_id: str) -> list[tuple[str, Callable[[Page], None]]]:
     """(file name, how to get there) for each admin page, signed in as an admin."""
 
     def visit(route: str, ready: str) -> Callable[[Page], None]:
@@ -94,6 +98,7 @@ def admin_pages() -> list[tuple[str, Callable[[Page], None]]]:
 
     return [
         ("admin-orders", visit("orders", "Orders")),
+        ("admin-order", visit(f"orders/{order_id}", f"Order {order_id}")),
         ("admin-products", visit("products", "Products")),
         ("admin-new-product", visit("products/new", "New product")),
         ("admin-stock", visit(f"stock?sku={ON_SALE}", "Stock")),
@@ -104,7 +109,7 @@ def admin_pages() -> list[tuple[str, Callable[[Page], None]]]:
 def take(web: Shop, out: Path) -> list[Path]:
     """Every page at every width; returns the files written."""
     who = web.customer("ada")
-    web.confirmed_order(who)
+    order = web.confirmed_order(who)
     board = web.product(ON_SALE)
     web.api.put(f"/cart/items/{board['id']}", json={"quantity": 2}, headers=who.headers)
     written = []
@@ -113,8 +118,8 @@ def take(web: Shop, out: Path) -> list[Path]:
         for width, viewport in WIDTHS.items():
             for person, pages, start in (
                 (None, [("store-sign-in", sign_in_page)], None),
-                (who, storefront_pages(web, who), "/#/signin"),
-                (web.admin, admin_pages(), "/admin#/signin"),
+                (who, storefront_pages(web, order["id"]), "/#/signin"),
+                (web.admin, admin_pages(order["id"]), "/admin#/signin"),
             ):
                 tab = open_tab(browser, web.url, viewport)
                 if person is not None and start is not None:
