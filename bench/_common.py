@@ -138,6 +138,8 @@ class Processes(contextlib.AbstractContextManager["Processes"]):
 
     def __init__(self, prefix: str = "mercato-bench-") -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix=prefix))
+        # Open to other users: as root, PostgreSQL runs as one and keeps its home in here.
+        self.workdir.chmod(0o755)
         self.children: list[Child] = []
 
     def start(
@@ -210,9 +212,9 @@ def wait_http(url: str, child: Child | None = None, timeout: float = 60.0) -> No
 
 
 def uvicorn_command(target: str, port: int, *, factory: bool = False) -> list[str]:
-    """uvicorn as the chassis runs it: uvloop, httptools, no access log, one process."""
+    """uvicorn as the chassis runs it: uvloop, httptools, no access log or proxy headers."""
     command = [PYTHON, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+    command += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-proxy-headers"]
     command += ["--log-level", "warning", "--app-dir", str(BENCH_DIR)]
     return command + (["--factory"] if factory else [])
 

@@ -110,7 +110,13 @@ async def served(
     """Serves ``app`` with uvicorn on a free port; yields its base URL."""
     port = port or app.state.platform.settings.port
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", http=http
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        http=http,
+        proxy_headers=False,  # as the server runs it: the socket peer stays as it is
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

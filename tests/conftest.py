@@ -61,11 +61,14 @@ def engines() -> Iterator[EngineSet]:
         "s3": os.environ.get("MERCATO_TEST_S3_ENDPOINT"),
     }
     base = Path(tempfile.mkdtemp(prefix="mercato-test-engines-"))
-    launchers = engines_for(base, EnginePorts.free(), TEST_SECRETS)
+    # As root, PostgreSQL's binaries and cluster go here rather than to /var/lib/mercato.
+    postgres_home = base.with_name(f"{base.name}-postgres")
+    launchers = engines_for(base, EnginePorts.free(), TEST_SECRETS, postgres_home=postgres_home)
     started = []
     try:
-        for name, engine in launchers.items():
-            if not external[name]:
+        for name, url in external.items():
+            if not url:
+                engine = launchers[name]
                 started.append((engine, engine.start(base / "logs" / f"{name}.log")))
         for engine, process in started:
             engine.wait_ready(process)
@@ -84,6 +87,7 @@ def engines() -> Iterator[EngineSet]:
         for engine, process in reversed(started):
             engine.stop(process)
         shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(postgres_home, ignore_errors=True)
 
 
 class Databases:
@@ -202,10 +206,11 @@ class Harness:
         }
         if spec.database:
             values["database_url"] = await self.databases.fresh(name)
-        if spec.calls_with_own_identity:
-            from mercato.platform.security import derive_client_secret
+        # Every service gets its own client secret, as the runner gives it: the gateway
+        # keys its address seal with it, order fetches its service token with it.
+        from mercato.platform.security import derive_client_secret
 
-            values["client_secret"] = derive_client_secret(TEST_SECRETS["auth_secret_key"], name)
+        values["client_secret"] = derive_client_secret(TEST_SECRETS["auth_secret_key"], name)
         values.update(overrides)
         return load_settings(name, **values)
 
@@ -218,7 +223,12 @@ class Harness:
         """Serves service ``name`` with the given settings."""
         app = load(catalog.get(name).app_factory)(settings)
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=settings.port, log_config=None, lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=settings.port,
+            log_config=None,
+            lifespan="on",
+            proxy_headers=False,  # as the server runs it: the gateway decides addresses
         )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())

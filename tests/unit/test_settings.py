@@ -18,6 +18,7 @@ from mercato.platform.settings import (
     ServiceSettings,
 )
 from mercato.services.auth.settings import Settings as AuthSettings
+from mercato.services.gateway.settings import Settings as GatewaySettings
 from mercato.services.user.settings import Settings as UserSettings
 
 STRONG = "a-real-secret-of-enough-length"
@@ -163,3 +164,19 @@ def test_the_server_exits_with_a_clear_message_instead_of_a_traceback(tmp_path):
     output = finished.stdout + finished.stderr
     assert "MERCATO_SECRET_KEY" in output
     assert "Traceback" not in output
+
+
+def test_the_gateway_refuses_uvicorn_proxy_headers_because_it_counts_hops_itself():
+    with pytest.raises(InsecureSettingsError, match="MERCATO_FORWARDED_ALLOW_IPS"):
+        GatewaySettings(forwarded_allow_ips="127.0.0.1")
+
+
+def test_trusted_proxy_hops_cannot_be_negative():
+    with pytest.raises(ValueError, match="trusted_proxy_hops"):
+        GatewaySettings(trusted_proxy_hops=-1)
+
+
+def test_a_deployed_gateway_refuses_to_start_without_the_client_secret_keying_its_seal():
+    with pytest.raises(InsecureSettingsError, match="MERCATO_CLIENT_SECRET is not set"):
+        GatewaySettings(env="prod")
+    assert GatewaySettings(env="prod", client_secret=STRONG).client_secret is not None

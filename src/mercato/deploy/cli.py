@@ -29,7 +29,18 @@ def _run(targets: tuple[str, ...], repo: Path | None, check: bool) -> None:
             raise typer.Exit(1)
         typer.echo("generated files are up to date")
         return
-    for path in render.write(root, targets):
+    try:
+        written = render.write(root, targets)
+    except render.BreakingContractChange as breaking:
+        for problem in breaking.problems:
+            typer.echo(problem)
+        typer.echo(
+            "these changes break published contracts: add a field as optional, "
+            "or publish a new version (raise the event model's version)",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    for path in written:
         typer.echo(f"wrote {path}")
 
 
@@ -61,6 +72,12 @@ def render_monitoring(repo: Path | None = RepoOption, check: bool = False) -> No
 def render_docs(repo: Path | None = RepoOption, check: bool = False) -> None:
     """docs/architecture.md: services, calls and events drawn from the catalog."""
     _run(("docs",), repo, check)
+
+
+@render_app.command("contracts")
+def render_contracts(repo: Path | None = RepoOption, check: bool = False) -> None:
+    """docs/contracts: JSON Schema of every event, OpenAPI of service-to-service routes."""
+    _run(("contracts",), repo, check)
 
 
 @render_app.command("all")

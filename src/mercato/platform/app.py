@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ from sqlalchemy import MetaData
 from starlette.responses import Response
 
 from mercato import catalog
+from mercato.contracts.auth import ClientCredentials, Jwks, ServiceToken
+from mercato.contracts.events import EVENTS
 from mercato.platform import faults
 from mercato.platform.db import Database
 from mercato.platform.errors import ServiceUnavailable, install_error_handlers, problem_response
@@ -27,7 +30,7 @@ from mercato.platform.events import EventBus, Handler
 from mercato.platform.http import HttpClients
 from mercato.platform.metrics import Metrics
 from mercato.platform.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from mercato.platform.s3 import Credentials, ObjectStore
+from mercato.platform.s3 import CredentialSource, ObjectStore, credential_chain
 from mercato.platform.security import JwksCache, ServiceTokenProvider, TokenVerifier
 from mercato.platform.settings import ServiceSettings
 from mercato.platform.tracing import tracing_from_environment
@@ -86,6 +89,8 @@ class Platform:
                 max_overflow=settings.db_max_overflow,
                 pool_timeout=settings.db_pool_timeout_seconds,
                 tracing=self.tracing,
+                source=self.spec.name,
+                event_models=EVENTS,
             )
             self._checks["database"] = self.database.check
             self._shutdown.append(self.database.close)
@@ -106,6 +111,7 @@ class Platform:
                 metrics=self.metrics,
                 publishes=bool(self.spec.publishes),
                 handlers=handlers,
+                models=EVENTS,
                 tracing=self.tracing,
                 stream_replicas=settings.event_stream_replicas,
             )
@@ -113,19 +119,17 @@ class Platform:
 
         self.store: ObjectStore | None = None
         if self.spec.buckets:
-            if not (settings.s3_endpoint and settings.s3_access_key and settings.s3_secret_key):
+            credentials = _s3_credentials(settings)
+            if not (settings.s3_endpoint and credentials):
                 raise ValueError(
-                    f"{self.spec.name} needs MERCATO_S3_ENDPOINT, MERCATO_S3_ACCESS_KEY "
-                    "and MERCATO_S3_SECRET_KEY"
+                    f"{self.spec.name} needs MERCATO_S3_ENDPOINT and either MERCATO_S3_ACCESS_KEY "
+                    "and MERCATO_S3_SECRET_KEY, a web identity (AWS_ROLE_ARN and "
+                    "AWS_WEB_IDENTITY_TOKEN_FILE) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
                 )
             self.store = ObjectStore(
                 endpoint=settings.s3_endpoint,
                 public_endpoint=settings.s3_public_endpoint,
-                credentials=Credentials(
-                    settings.s3_access_key.get_secret_value(),
-                    settings.s3_secret_key.get_secret_value(),
-                    settings.s3_region,
-                ),
+                credentials=credentials,
             )
             self._checks["object_store"] = self._check_buckets
             self._shutdown.append(self.store.close)
@@ -222,8 +226,7 @@ class Platform:
         reply = await self.http.to("auth").request("GET", f"{catalog.API_PREFIX}/auth/jwks.json")
         if not reply.ok:
             raise ServiceUnavailable(f"auth answered {reply.status} for the JWKS")
-        document: dict[str, Any] = reply.json()
-        return document
+        return Jwks.model_validate(reply.json()).model_dump()
 
     async def _fetch_service_token(self) -> dict[str, Any]:
         secret = self.settings.client_secret
@@ -232,18 +235,17 @@ class Platform:
         reply = await self.http.to("auth").request(
             "POST",
             f"{catalog.API_PREFIX}/auth/token",
-            json={
-                "grant_type": "client_credentials",
-                "client_id": self.spec.name,
-                "client_secret": secret.get_secret_value(),
-            },
+            json=ClientCredentials(
+                grant_type="client_credentials",
+                client_id=self.spec.name,
+                client_secret=secret.get_secret_value(),
+            ).model_dump(),
         )
         if not reply.ok:
             raise ServiceUnavailable(
                 f"auth refused {self.spec.name}'s credentials ({reply.status})"
             )
-        grant: dict[str, Any] = reply.json()
-        return grant
+        return ServiceToken.model_validate(reply.json()).model_dump()
 
     # -- the app ------------------------------------------------------------
 
@@ -348,3 +350,18 @@ async def _keep_running(name: str, job: Job) -> None:
             failures += 1
             log.exception("background job %s failed; restarting", name)
             await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+
+
+def _s3_credentials(settings: ServiceSettings) -> CredentialSource | None:
+    """The first configured S3 credential source (ADR 0024)."""
+    environ = dict(os.environ)
+    if settings.s3_web_identity:
+        environ["AWS_ROLE_ARN"] = str(settings.aws_role_arn)
+        environ["AWS_WEB_IDENTITY_TOKEN_FILE"] = str(settings.aws_web_identity_token_file)
+    return credential_chain(
+        access_key=settings.s3_access_key.get_secret_value() if settings.s3_access_key else None,
+        secret_key=settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None,
+        region=settings.s3_region,
+        environ=environ,
+        session_name=f"mercato-{settings.service}",
+    )

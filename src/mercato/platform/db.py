@@ -1,8 +1,9 @@
-"""PostgreSQL through SQLAlchemy 2 async and asyncpg; the unit of work; event tables.
+"""PostgreSQL through SQLAlchemy 2 async and asyncpg; the unit of work.
 
 Each service owns one database. Its models subclass a declarative base made by
-:func:`declarative_base`, which also carries the transactional outbox and the inbox
-tables, so a use case writes its change and its events in one transaction.
+:func:`declarative_base`, which also carries the event tables (outbox, inbox, dead
+letters: :mod:`mercato.platform.envelope`), so a use case writes its change and its
+events in one transaction.
 """
 
 from __future__ import annotations
@@ -17,18 +18,7 @@ from typing import Any, Self
 
 import orjson
 from opentelemetry.trace import SpanKind
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    Identity,
-    Index,
-    MetaData,
-    String,
-    Table,
-    text,
-)
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -40,17 +30,9 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from mercato.platform.context import current_request_id
+from mercato.platform.envelope import EventModels, EventPayload, event_tables, seal
 from mercato.platform.metrics import Metrics
 from mercato.platform.tracing import OFF, Tracing, inject, trace_statements
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-EVENT_SCHEMA_VERSION = 1
 
 
 def utcnow() -> datetime:
@@ -60,31 +42,7 @@ def utcnow() -> datetime:
 
 def new_metadata() -> MetaData:
     """A MetaData with the house naming convention and the event tables."""
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    Table(
-        "outbox",
-        metadata,
-        Column("position", BigInteger, Identity(always=True), primary_key=True),
-        Column("id", UUID(as_uuid=True), nullable=False, unique=True),
-        Column("type", String(200), nullable=False),
-        Column("subject", String(200), nullable=False),
-        Column("envelope", JSONB, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("published_at", DateTime(timezone=True)),
-        Index(
-            "ix_outbox_unpublished",
-            "position",
-            postgresql_where=text("published_at IS NULL"),
-        ),
-    )
-    Table(
-        "inbox",
-        metadata,
-        Column("event_id", UUID(as_uuid=True), primary_key=True),
-        Column("type", String(200), nullable=False),
-        Column("processed_at", DateTime(timezone=True), nullable=False),
-    )
-    return metadata
+    return event_tables()
 
 
 def declarative_base() -> type[DeclarativeBase]:
@@ -120,7 +78,13 @@ class Database:
         pool_timeout: float = 5.0,
         echo: bool = False,
         tracing: Tracing = OFF,
+        source: str | None = None,
+        event_models: EventModels | None = None,
     ) -> None:
+        # The service whose outbox this is: every event written here comes from it.
+        self.source = source
+        # The contracts of the events, by type: payloads given as JSON are checked on them.
+        self.event_models: EventModels = event_models or {}
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             poolclass=_timed_pool(metrics, pool_size + max_overflow),
@@ -224,11 +188,28 @@ class UnitOfWork:
         self._events = 0
 
     async def publish(
-        self, event_type: str, data: dict[str, Any], *, subject: str | uuid.UUID, source: str
+        self,
+        payload: EventPayload | str,
+        data: dict[str, Any] | None = None,
+        *,
+        subject: str | uuid.UUID,
+        source: str | None = None,
     ) -> uuid.UUID:
-        """Writes an event to the outbox, to be published once this transaction commits."""
+        """Writes an event to the outbox, to be published once this transaction commits.
+
+        ``uow.publish(OrderConfirmed(...), subject=order.id)``. The older form, an event type
+        and its JSON (``uow.publish("order.confirmed", {...}, subject=...)``), is parsed into
+        the type's contract first, so it cannot publish what the contract refuses; it stays
+        until every producer builds its models.
+        """
+        if isinstance(payload, str):
+            payload = self._contract_of(payload, data or {})
+        source = source or self._database.source
+        if source is None:
+            raise RuntimeError("the database was made without the service publishing its events")
         event_id = uuid.uuid4()
         now = utcnow()
+        event_type = payload.event_type
         # The producer span: its context travels in the envelope and the NATS headers, so
         # every consumer's span joins the trace of the request that caused the event.
         with self._database.tracer.start_as_current_span(
@@ -243,17 +224,15 @@ class UnitOfWork:
         ) as span:
             carrier: dict[str, str] = {}
             inject(carrier, span)
-            envelope = {
-                "id": str(event_id),
-                "type": event_type,
-                "source": source,
-                "time": now.isoformat(),
-                "subject": str(subject),
-                "data": data,
-                "traceparent": carrier.get("traceparent"),
-                "request_id": current_request_id(),
-                "schema_version": EVENT_SCHEMA_VERSION,
-            }
+            envelope = seal(
+                payload,
+                event_id=event_id,
+                time=now,
+                subject=str(subject),
+                source=source,
+                traceparent=carrier.get("traceparent"),
+                request_id=current_request_id(),
+            )
             await self.session.execute(
                 text(
                     "INSERT INTO outbox (id, type, subject, envelope, created_at) "
@@ -263,9 +242,15 @@ class UnitOfWork:
                     "id": event_id,
                     "type": event_type,
                     "subject": str(subject),
-                    "envelope": orjson.dumps(envelope, default=str).decode(),
+                    "envelope": orjson.dumps(envelope).decode(),
                     "created_at": now,
                 },
             )
         self._events += 1
         return event_id
+
+    def _contract_of(self, event_type: str, data: dict[str, Any]) -> EventPayload:
+        model = self._database.event_models.get(event_type)
+        if model is None:
+            raise LookupError(f"no contract for the event type {event_type!r}")
+        return model.model_validate(data)

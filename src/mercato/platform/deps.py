@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
+from mercato.platform import forwarding
 from mercato.platform.errors import BadRequest
 
 
@@ -19,20 +20,36 @@ async def _idempotency_key(request: Request) -> str:
 
 
 async def client_address(request: Request) -> str:
-    """The caller's address: the hop the gateway appended, else the socket peer."""
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded:
-        return forwarded.rsplit(",", 1)[-1].strip()
-    return request.client.host if request.client else "unknown"
+    """The caller's address: the one the gateway sealed, else the socket peer (ADR 0025)."""
+    return forwarding.client_address(request)
 
 
-def from_app_state(name: str) -> Any:
-    """A dependency giving ``app.state.<name>`` (async: no worker-thread hop per request)."""
+T = TypeVar("T")
 
-    async def dependency(request: Request) -> Any:
-        return getattr(request.app.state, name)
 
-    return Depends(dependency)
+def _provider(kind: type[Any]) -> Any:
+    """A dependency giving the one object of ``kind`` the app put on ``app.state``."""
+
+    # Async, so FastAPI runs it inline: no worker-thread hop per request.
+    async def provided(request: Request) -> Any:
+        for value in vars(request.app.state)["_state"].values():
+            if isinstance(value, kind):
+                return value
+        raise LookupError(f"the app provides no {kind.__name__} on app.state")
+
+    return Depends(provided)
+
+
+if TYPE_CHECKING:
+    # Type checkers see the provided object itself.
+    Provided = Annotated[T, "app.state"]
+else:
+
+    class Provided:
+        """``profiles: Provided[Profiles]``: the Profiles create_app set on ``app.state``."""
+
+        def __class_getitem__(cls, kind: type[Any]) -> Any:
+            return Annotated[kind, _provider(kind)]
 
 
 IdempotencyKey = Annotated[str, Depends(_idempotency_key)]

@@ -4,7 +4,9 @@ A producer writes events to its outbox table in the same transaction as the chan
 (:meth:`UnitOfWork.publish`). The relay publishes them with ``Nats-Msg-Id`` = event id,
 so the broker drops a republish after a crash. A consumer records each event id in its
 inbox table inside the transaction of its handler, so a redelivery never repeats an
-effect. Messages are acknowledged only after that transaction commits.
+effect. Messages are acknowledged only after that transaction commits. A message that is no
+envelope, or whose payload breaks its type's contract, is refused before any handler runs:
+counted, kept in the consumer's ``dead_letters`` table and terminated.
 
 The trace context of the request that wrote an event travels in the envelope and in
 the message's ``traceparent`` header: the relay's send span and the consumer's process
@@ -16,10 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import nats
@@ -34,6 +34,7 @@ from sqlalchemy import text
 
 from mercato.platform.context import request_id_var
 from mercato.platform.db import Database, UnitOfWork, utcnow
+from mercato.platform.envelope import Event, EventModels, MalformedEvent, open_envelope
 from mercato.platform.metrics import Metrics
 from mercato.platform.tracing import OFF, Tracing, extract, fail
 
@@ -44,41 +45,8 @@ DUPLICATE_WINDOW = timedelta(minutes=10)
 OUTBOX_RETENTION = timedelta(days=7)
 
 
-@dataclass(frozen=True)
-class Event:
-    """The envelope every event travels in."""
-
-    id: uuid.UUID
-    type: str
-    source: str
-    time: datetime
-    subject: str
-    data: dict[str, Any]
-    traceparent: str | None = None
-    request_id: str | None = None
-    schema_version: int = 1
-
-    @classmethod
-    def from_json(cls, raw: bytes) -> Event:
-        """Parses an envelope; raises ValueError when it is not one."""
-        try:
-            doc = orjson.loads(raw)
-            return cls(
-                id=uuid.UUID(doc["id"]),
-                type=str(doc["type"]),
-                source=str(doc["source"]),
-                time=datetime.fromisoformat(doc["time"]),
-                subject=str(doc["subject"]),
-                data=dict(doc["data"]),
-                traceparent=doc.get("traceparent"),
-                request_id=doc.get("request_id"),
-                schema_version=int(doc.get("schema_version", 1)),
-            )
-        except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
-            raise ValueError(f"not an event envelope: {exc}") from exc
-
-
-Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
+# A handler gets the event with its payload parsed into the contract of its type.
+Handler = Callable[[Event[Any], UnitOfWork], Awaitable[None]]
 
 
 def stream_name(prefix: str) -> str:
@@ -258,6 +226,7 @@ class InboxConsumer:
         js: JetStreamContext,
         prefix: str,
         handlers: Mapping[str, Handler],
+        models: EventModels,
         metrics: Metrics,
         max_deliver: int = 10,
         ack_wait: float = 30.0,
@@ -270,6 +239,10 @@ class InboxConsumer:
         self._js = js
         self._prefix = prefix
         self._handlers = dict(handlers)
+        missing = sorted(set(self._handlers) - set(models))
+        if missing:
+            raise ValueError(f"{service} handles events without a contract: {missing}")
+        self._models = models
         self._max_deliver = max_deliver
         self._ack_wait = ack_wait
         self._batch_size = batch_size
@@ -355,11 +328,9 @@ class InboxConsumer:
     async def handle(self, message: Msg) -> None:
         """Runs the handler of one message in a transaction that also records it."""
         try:
-            event = Event.from_json(message.data)
-        except ValueError:
-            log.error("dropping a malformed event", extra={"subject": message.subject})
-            self._outcomes.labels(type="unknown", outcome="malformed").inc()
-            await message.term()
+            event = open_envelope(message.data, self._models)
+        except MalformedEvent as exc:
+            await self._refuse(message, exc)
             return
         deliveries = message.metadata.num_delivered or 1
         if deliveries > 1:
@@ -392,8 +363,38 @@ class InboxConsumer:
         finally:
             request_id_var.reset(request_token)
 
+    async def _refuse(self, message: Msg, exc: MalformedEvent) -> None:
+        """Keeps a malformed message for inspection, counts it and terminates it."""
+        event_id, event_type = _identity(message.data)
+        log.error(
+            "refusing a malformed event",
+            extra={"subject": message.subject, "event_id": event_id, "error": str(exc)},
+        )
+        async with self._database.sessionmaker() as session, session.begin():
+            await session.execute(
+                text(
+                    "INSERT INTO dead_letters "
+                    "(stream_sequence, subject, event_id, type, raw, error, received_at) "
+                    "VALUES (:sequence, :subject, :event_id, :type, :raw, :error, :now) "
+                    "ON CONFLICT (stream_sequence) DO NOTHING"
+                ),
+                {
+                    "sequence": message.metadata.sequence.stream,
+                    "subject": message.subject,
+                    "event_id": event_id,
+                    "type": event_type,
+                    "raw": message.data,
+                    "error": str(exc)[:4000],
+                    "now": utcnow(),
+                },
+            )
+        # Only types of a contract become labels: a forged type must not grow the series.
+        label = event_type if event_type is not None and event_type in self._models else "unknown"
+        self._outcomes.labels(type=label, outcome="malformed").inc()
+        await message.term()
+
     async def _retry_or_give_up(
-        self, message: Msg, event: Event, deliveries: int, exc: Exception
+        self, message: Msg, event: Event[Any], deliveries: int, exc: Exception
     ) -> None:
         if deliveries >= self._max_deliver:
             log.error(
@@ -412,7 +413,7 @@ class InboxConsumer:
             self._outcomes.labels(type=event.type, outcome="retried").inc()
             await message.nak(delay=min(60.0, 0.5 * 2**deliveries))
 
-    async def _process(self, event: Event, handler: Handler | None) -> str:
+    async def _process(self, event: Event[Any], handler: Handler | None) -> str:
         async with self._database.unit_of_work() as uow:
             first_time = (
                 await uow.session.execute(
@@ -444,6 +445,7 @@ class EventBus:
         metrics: Metrics,
         publishes: bool,
         handlers: Mapping[str, Handler],
+        models: EventModels,
         tracing: Tracing = OFF,
         stream_replicas: int = 1,
     ) -> None:
@@ -456,6 +458,7 @@ class EventBus:
         self._metrics = metrics
         self._publishes = publishes
         self._handlers = handlers
+        self._models = models
         self.nc: NatsClient | None = None
         self.relay: OutboxRelay | None = None
         self.consumer: InboxConsumer | None = None
@@ -495,6 +498,7 @@ class EventBus:
                 js=self.js,
                 prefix=self.prefix,
                 handlers=self._handlers,
+                models=self._models,
                 metrics=self._metrics,
                 tracing=self._tracing,
             )
@@ -530,6 +534,21 @@ def _messaging(subject: str, message_id: str, operation: str) -> dict[str, str |
         "messaging.message.id": message_id,
         "messaging.operation.type": operation,
     }
+
+
+def _identity(raw: bytes) -> tuple[str | None, str | None]:
+    """The id and type a refused message claims, when it claims any (for the record)."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(doc, dict):
+        return None, None
+    event_id, event_type = doc.get("id"), doc.get("type")
+    return (
+        str(event_id)[:100] if event_id is not None else None,
+        str(event_type)[:200] if event_type is not None else None,
+    )
 
 
 def _cancelling() -> bool:

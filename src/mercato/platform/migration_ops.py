@@ -1,39 +1,25 @@
-"""Migration operations for the chassis' own tables, used inside service migrations."""
+"""Migration operations for the chassis' own tables, used inside service migrations.
+
+The tables are declared once, in :mod:`mercato.platform.envelope`; these operations create
+them from that declaration, so migrations and models cannot drift apart.
+"""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from mercato.platform.envelope import event_tables
+
+
+def _create(*names: str) -> None:
+    tables = event_tables().tables
+    for name in names:
+        tables[name].create(op.get_bind())
 
 
 def create_event_tables() -> None:
-    """Creates the outbox and inbox tables (see :func:`mercato.platform.db.new_metadata`)."""
-    op.create_table(
-        "outbox",
-        sa.Column("position", sa.BigInteger(), sa.Identity(always=True), nullable=False),
-        sa.Column("id", postgresql.UUID(as_uuid=True), nullable=False),
-        sa.Column("type", sa.String(200), nullable=False),
-        sa.Column("subject", sa.String(200), nullable=False),
-        sa.Column("envelope", postgresql.JSONB(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("position", name="pk_outbox"),
-        sa.UniqueConstraint("id", name="uq_outbox_id"),
-    )
-    op.create_index(
-        "ix_outbox_unpublished",
-        "outbox",
-        ["position"],
-        postgresql_where=sa.text("published_at IS NULL"),
-    )
-    op.create_table(
-        "inbox",
-        sa.Column("event_id", postgresql.UUID(as_uuid=True), nullable=False),
-        sa.Column("type", sa.String(200), nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("event_id", name="pk_inbox"),
-    )
+    """Creates the outbox and inbox tables (every service's first migration)."""
+    _create("outbox", "inbox")
 
 
 def drop_event_tables() -> None:
@@ -41,3 +27,13 @@ def drop_event_tables() -> None:
     op.drop_table("inbox")
     op.drop_index("ix_outbox_unpublished", "outbox")
     op.drop_table("outbox")
+
+
+def create_dead_letters() -> None:
+    """Creates the table of refused event messages."""
+    _create("dead_letters")
+
+
+def drop_dead_letters() -> None:
+    """Drops the table of refused event messages."""
+    op.drop_table("dead_letters")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, Generic, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import orjson
 from fastapi import Depends, Query
@@ -65,6 +67,31 @@ class InvalidCursor(ValidationFailed):
             "The cursor is not valid.",
             errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}],
         )
+
+
+class Dated(Protocol):
+    """A row listed newest first: by creation time, then by id to break ties."""
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+def newest_first(row: Dated) -> tuple[str, str]:
+    """The sort key of a row listed newest first, as a cursor holds it."""
+    return row.created_at.isoformat(), str(row.id)
+
+
+def created_before(request: PageRequest) -> tuple[datetime, uuid.UUID] | None:
+    """The ``(created_at, id)`` keyset a newest-first page continues after; 422 if forged."""
+    if not request.after:
+        return None
+    try:
+        return datetime.fromisoformat(request.after[0]), uuid.UUID(request.after[1])
+    except (ValueError, IndexError, TypeError):
+        raise InvalidCursor() from None
 
 
 async def _page_request(

@@ -34,17 +34,9 @@ def load_settings(name: str, **overrides: Any) -> ServiceSettings:
     return settings_class(service=name, **overrides)
 
 
-def serve(name: str) -> None:
-    """Runs service ``name`` until SIGTERM or SIGINT."""
-    configure_logging(name, os.environ.get("MERCATO_LOG_LEVEL", "info"))
-    try:
-        settings = load_settings(name)
-    except InsecureSettingsError as exc:
-        log.critical(str(exc))
-        raise SystemExit(78) from None  # EX_CONFIG
-    configure_logging(name, settings.log_level)
-    app = load(catalog.get(name).app_factory)(settings)
-    config = uvicorn.Config(
+def uvicorn_config(app: Any, settings: ServiceSettings) -> uvicorn.Config:
+    """How uvicorn serves a service: uvloop, httptools, the socket peer left as it is."""
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -56,8 +48,25 @@ def serve(name: str) -> None:
         log_config=None,
         timeout_graceful_shutdown=settings.graceful_timeout_seconds,
         timeout_keep_alive=30,
+        # uvicorn's default believes X-Forwarded-For from any peer on 127.0.0.1 (every
+        # local client, every mesh sidecar) and rewrites the peer with it (issue 14).
+        # The gateway decides the client's address; only named proxies are believed.
+        proxy_headers=bool(settings.forwarded_allow_ips.strip()),
+        forwarded_allow_ips=settings.forwarded_allow_ips.strip() or None,
     )
-    server = uvicorn.Server(config)
+
+
+def serve(name: str) -> None:
+    """Runs service ``name`` until SIGTERM or SIGINT."""
+    configure_logging(name, os.environ.get("MERCATO_LOG_LEVEL", "info"))
+    try:
+        settings = load_settings(name)
+    except InsecureSettingsError as exc:
+        log.critical(str(exc))
+        raise SystemExit(78) from None  # EX_CONFIG
+    configure_logging(name, settings.log_level)
+    app = load(catalog.get(name).app_factory)(settings)
+    server = uvicorn.Server(uvicorn_config(app, settings))
     server.run()
     if not server.started:
         raise SystemExit(3)

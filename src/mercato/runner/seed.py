@@ -647,18 +647,13 @@ def seed(
     data_dir = data_dir.resolve()
     if gateway_url is None:
         try:
-            runner = statefile.read(data_dir)
-        except statefile.StateFileError as exc:
-            raise SeedError(str(exc)) from None
-        if runner is None or not statefile.runner_alive(runner):
-            raise SeedError(
-                f"Mercato is not running from {data_dir}: start it with 'mercato up' "
-                "(or 'mercato up --seed'), or name a gateway with --gateway"
+            gateway_url = statefile.running_gateway_url(
+                data_dir,
+                hint="start it with 'mercato up' (or 'mercato up --seed'), "
+                "or name a gateway with --gateway",
             )
-        gateway = next((s for s in runner.services if s.name == "gateway"), None)
-        if gateway is None:
-            raise SeedError("the running Mercato has no gateway: start it with every service")
-        gateway_url = gateway.url
+        except statefile.NotRunning as exc:
+            raise SeedError(str(exc)) from None
 
     email = environ.get("MERCATO_SEED_ADMIN_EMAIL")
     password = environ.get("MERCATO_SEED_ADMIN_PASSWORD")

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from tests.conftest import Harness
+from tests.integration.forwarded import sealed
 
 API = "/api/v1/auth"
 
@@ -69,7 +70,7 @@ async def test_reused_refresh_token_revokes_the_whole_family(auth):
 
 
 async def login(client, email="ada@example.com", password="correct horse battery", address=None):
-    headers = {"X-Forwarded-For": address} if address else {}
+    headers = sealed(address) if address else {}  # as the gateway forwards it
     return await client.post(
         f"{API}/login", json={"email": email, "password": password}, headers=headers
     )

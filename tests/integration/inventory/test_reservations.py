@@ -223,7 +223,7 @@ async def test_sweepers_of_several_replicas_release_each_reservation_once(store)
         assert done.status_code == 201
     assert await units(inventory) == {"A": (100, 60), "B": (100, 90)}
     settings = inventory.settings.model_copy(update={"sweep_batch_size": 3})
-    replicas = [Database(settings.database_url, pool_size=2) for _ in range(3)]
+    replicas = [Database(settings.database_url, pool_size=2, source="inventory") for _ in range(3)]
     try:
         sweepers = [Inventory(settings=settings, unit_of_work=db.unit_of_work) for db in replicas]
         async with replicas[0].sessionmaker() as session, session.begin():

@@ -12,10 +12,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from mercato.contracts.events import EVENTS
+from mercato.contracts.payment import PaymentRefunded
 from mercato.platform import migrations
 from mercato.platform.db import Database, utcnow
+from mercato.platform.envelope import Event
 from mercato.platform.errors import Conflict, NotFound, ValidationFailed
-from mercato.services.order.saga import Saga
+from mercato.platform.schemas import Money
+from mercato.services.order.saga import Saga, record_refund
 from mercato.services.order.service import Carts, Orders, Viewer, order_document
 from mercato.services.order.settings import Settings
 from tests.integration.order.fakes import FakeCashier, FakeProducts, FakeStock
@@ -65,7 +69,7 @@ class Shop:
 async def shop(databases) -> AsyncIterator[Shop]:
     url = await databases.empty()
     await asyncio.to_thread(migrations.upgrade, "mercato.services.order:migrations", url)
-    database = Database(url)
+    database = Database(url, source="order", event_models=EVENTS)
     settings = Settings(saga_lease_seconds=0.2, pending_timeout_seconds=300)
     products, stock, cashier = FakeProducts(), FakeStock(), FakeCashier()
     saga = Saga(
@@ -435,3 +439,56 @@ async def test_an_unexpected_failure_inside_the_saga_answers_pending_and_recover
     shop.stock.reserve = real_reserve  # type: ignore[method-assign]
     order = await recover_until_settled(shop, uuid.UUID(answer.body["id"]))
     assert order.status == "confirmed"
+
+
+def refunded(order, *, amount: int, total: int, charged: int | None) -> Event[PaymentRefunded]:
+    """payment.refunded for the order's charge: ``amount`` now, ``total`` refunded in all."""
+    payload = PaymentRefunded(
+        refund_id=uuid.uuid4(),
+        charge_id=order.charge_id,
+        order_id=order.id,
+        customer_id=order.user_id,
+        amount=Money(amount=amount, currency="EUR"),
+        status="succeeded",
+        decline_code=None,
+        refunded_total=Money(amount=total, currency="EUR"),
+        charged=None if charged is None else Money(amount=charged, currency="EUR"),
+    )
+    data = payload.model_dump(mode="json")
+    return Event(uuid.uuid4(), "payment.refunded", "payment", utcnow(), "c", data, payload)
+
+
+@pytest.mark.parametrize("charged", [2000, None], ids=["charge-named", "charge-unnamed"])
+async def test_only_a_refund_in_full_elsewhere_marks_a_confirmed_order_refunded(shop, charged):
+    user = uuid.uuid4()
+    item = shop.products.add("V-1", 1000)
+    shop.stock.on_hand["V-1"] = 2
+    await shop.carts.put(user, item, 2)
+    order = await shop.saga.load(uuid.UUID((await shop.checkout(user, uuid.uuid4())).body["id"]))
+
+    async def deliver(event: Event[PaymentRefunded]) -> str:
+        async with shop.database.unit_of_work() as uow:
+            await record_refund(event, uow)
+            await uow.commit()
+        return (await shop.saga.load(order.id)).status
+
+    assert await deliver(refunded(order, amount=500, total=500, charged=charged)) == "confirmed"
+    assert await deliver(refunded(order, amount=1500, total=2000, charged=charged)) == "refunded"
+    assert await deliver(refunded(order, amount=0, total=2000, charged=charged)) == "refunded"
+    assert await shop.events(order.id) == ["order.created", "order.confirmed", "order.refunded"]
+
+
+async def test_the_refunds_of_a_cancellation_do_not_mark_the_order_refunded(shop):
+    user = uuid.uuid4()
+    item = shop.products.add("W-1", 1000)
+    shop.stock.on_hand["W-1"] = 1
+    await shop.carts.put(user, item, 1)
+    order = await shop.saga.load(uuid.UUID((await shop.checkout(user, uuid.uuid4())).body["id"]))
+    assert await shop.saga.request_cancellation(order)
+
+    async with shop.database.unit_of_work() as uow:
+        await record_refund(refunded(order, amount=1000, total=1000, charged=1000), uow)
+        await uow.commit()
+
+    assert (await shop.orders.cancel(Viewer(user), order.id)).status == "cancelled"
+    assert await shop.events(order.id) == ["order.created", "order.confirmed", "order.cancelled"]

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import ClassVar
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from mercato.platform.db import Database, async_url, new_metadata, with_database
+from mercato.platform.envelope import EventPayload
 from mercato.platform.metrics import Metrics
 from mercato.runner.engines import free_port
 from tests.conftest import Databases
+
+
+class NoteAdded(EventPayload):
+    """The contract of this test's events."""
+
+    event_type: ClassVar[str] = "note.added"
+
+    body: str | None = None
 
 
 @pytest.fixture
@@ -23,7 +34,14 @@ def metrics() -> Metrics:
 
 @pytest.fixture
 async def database(databases: Databases, metrics: Metrics) -> AsyncIterator[Database]:
-    database = Database(await databases.empty(), metrics=metrics, pool_size=2, max_overflow=1)
+    database = Database(
+        await databases.empty(),
+        metrics=metrics,
+        pool_size=2,
+        max_overflow=1,
+        source="user",
+        event_models={NoteAdded.event_type: NoteAdded},
+    )
     async with database.engine.begin() as conn:
         await conn.run_sync(new_metadata().create_all)
         await conn.execute(text("CREATE TABLE notes (id serial PRIMARY KEY, body text)"))
@@ -142,6 +160,34 @@ async def test_events_commit_with_the_change_in_one_transaction(database):
     assert envelope["type"] == "note.added"
     assert envelope["subject"] == "n"
     assert await notes(database) == ["with event"]
+
+
+async def test_an_event_is_written_from_its_contract_model_with_its_version(database):
+    class NoteAddedV2(NoteAdded):
+        version: ClassVar[int] = 2
+
+    async with database.unit_of_work() as uow:
+        event_id = await uow.publish(NoteAddedV2(body="typed"), subject="n")
+        await uow.commit()
+    async with database.sessionmaker() as session:
+        envelope = await session.scalar(
+            text("SELECT envelope FROM outbox WHERE id = :id"), {"id": event_id}
+        )
+    assert envelope["type"] == "note.added"
+    assert envelope["data"] == {"body": "typed"}
+    assert envelope["schema_version"] == 2
+    assert envelope["source"] == "user"  # the outbox knows whose it is
+
+
+async def test_json_that_breaks_the_contract_is_never_written(database):
+    async with database.unit_of_work() as uow:
+        with pytest.raises(ValidationError):
+            await uow.publish("note.added", {"body": ["not", "text"]}, subject="n")
+        with pytest.raises(LookupError):
+            await uow.publish("note.removed", {}, subject="n")
+        await uow.commit()
+    async with database.sessionmaker() as session:
+        assert await session.scalar(text("SELECT count(*) FROM outbox")) == 0
 
 
 async def test_check_passes_on_a_live_database(database):

@@ -12,7 +12,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import nats
 import orjson
@@ -30,6 +30,7 @@ from mercato.platform.context import (
     request_id_var,
 )
 from mercato.platform.db import Database, UnitOfWork, new_metadata
+from mercato.platform.envelope import EventPayload
 from mercato.platform.events import (
     Event,
     EventBus,
@@ -46,6 +47,24 @@ from tests.conftest import Databases, EngineSet
 
 EVENT = "user.registered"
 SETTLE = 30.0  # upper bound for waiting on an outcome; never a speed assertion
+
+
+class Registered(EventPayload):
+    """The contract of this test's events (the chassis does not care what they carry)."""
+
+    event_type: ClassVar[str] = EVENT
+
+    n: int | None = None
+    email: str | None = None
+
+
+class Unrelayable(EventPayload):
+    """A type that makes an invalid NATS subject: JetStream cannot take it."""
+
+    event_type: ClassVar[str] = "bad subject"
+
+
+MODELS = {model.event_type: model for model in (Registered, Unrelayable)}
 
 
 @dataclass
@@ -79,6 +98,7 @@ class Rig:
             js=self.js,
             prefix=self.prefix,
             handlers={EVENT: handler},
+            models=MODELS,
             metrics=metrics,
             **values,
         )
@@ -90,13 +110,12 @@ class Rig:
         self.tasks.append(task)
         return task
 
-    async def publish(self, count: int = 1, data: dict[str, Any] | None = None) -> list[uuid.UUID]:
+    async def publish(self, count: int = 1, **data: Any) -> list[uuid.UUID]:
         ids = []
         async with self.database.unit_of_work() as uow:
             for n in range(count):
-                ids.append(
-                    await uow.publish(EVENT, data or {"n": n}, subject=f"user-{n}", source="auth")
-                )
+                payload = Registered(**data) if data else Registered(n=n)
+                ids.append(await uow.publish(payload, subject=f"user-{n}"))
             await uow.commit()
         return ids
 
@@ -125,13 +144,15 @@ class Rig:
             return {row[0]: row[1] for row in rows}
 
     def outcomes(self, metrics: Metrics | None = None) -> dict[str, float]:
+        """Events consumed by outcome, whatever their type."""
         exposition = (metrics or self.metrics).exposition()[0].decode()
-        return {
-            s.labels["outcome"]: s.value
-            for family in text_string_to_metric_families(exposition)
-            for s in family.samples
-            if s.name == "mercato_events_consumed_total"
-        }
+        totals: dict[str, float] = {}
+        for family in text_string_to_metric_families(exposition):
+            for s in family.samples:
+                if s.name == "mercato_events_consumed_total":
+                    outcome = s.labels["outcome"]
+                    totals[outcome] = totals.get(outcome, 0) + s.value
+        return totals
 
 
 async def record_effect(event: Event, uow: UnitOfWork) -> None:
@@ -155,7 +176,9 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
 @pytest.fixture
 async def rig(engines: EngineSet, databases: Databases) -> AsyncIterator[Rig]:
     metrics = Metrics("user", version="1", commit="c", env="dev")
-    database = Database(await databases.empty(), metrics=metrics)
+    database = Database(
+        await databases.empty(), metrics=metrics, source="auth", event_models=MODELS
+    )
     async with database.engine.begin() as conn:
         await conn.run_sync(new_metadata().create_all)
         await conn.execute(text("CREATE TABLE effects (event_id uuid NOT NULL, note text)"))
@@ -208,14 +231,14 @@ async def test_the_relay_publishes_each_committed_event_once_with_its_id(rig):
 
 async def test_a_rolled_back_transaction_publishes_nothing(rig):
     async with rig.database.unit_of_work() as uow:
-        await uow.publish(EVENT, {}, subject="s", source="auth")
+        await uow.publish(Registered(), subject="s")
         # left without commit
     async with rig.database.unit_of_work() as uow:
-        await uow.publish(EVENT, {}, subject="s", source="auth")
+        await uow.publish(Registered(), subject="s")
         await uow.rollback()
     with contextlib.suppress(RuntimeError):
         async with rig.database.unit_of_work() as uow:
-            await uow.publish(EVENT, {}, subject="s", source="auth")
+            await uow.publish(Registered(), subject="s")
             raise RuntimeError("use case failed")
     assert await rig.relay().relay_once() == 0
     assert await rig.stream_messages() == []
@@ -265,9 +288,8 @@ async def test_the_relay_wakes_on_commit(rig):
 
 async def test_a_failing_publish_keeps_what_was_already_published(rig):
     ids = await rig.publish(2)
-    # A type that makes an invalid subject: JetStream cannot take it.
     async with rig.database.unit_of_work() as uow:
-        await uow.publish("bad subject", {}, subject="s", source="auth")
+        await uow.publish(Unrelayable(), subject="s")
         await uow.commit()
     relay = rig.relay()
     with pytest.raises(Exception):  # noqa: B017, PT011 (whatever nats-py raises)
@@ -370,25 +392,96 @@ async def test_a_handler_failing_every_time_is_given_up_after_max_deliver(rig):
     assert await rig.effects() == {}
 
 
-async def test_a_malformed_message_is_terminated_not_retried(rig):
+async def test_a_malformed_message_is_refused_before_any_handler_kept_and_not_retried(rig):
     subject = subject_for(rig.prefix, EVENT)
+    [valid] = await rig.publish(1)
+    await rig.relay().relay_once()
+    [message] = await rig.stream_messages()
+    envelope = orjson.loads(message.data)
+    breaking = {**envelope, "id": str(uuid.uuid4()), "data": {"n": "not a number"}}
+    future = {**envelope, "id": str(uuid.uuid4()), "schema_version": 2}
     await rig.js.publish(subject, b"this is not an envelope")
     await rig.js.publish(subject, orjson.dumps({"id": "not-a-uuid", "type": EVENT}))
-    [event_id] = await rig.publish(1)
-    await rig.relay().relay_once()
-    consumer = rig.consumer(record_effect)
+    await rig.js.publish(subject, orjson.dumps(breaking))
+    await rig.js.publish(subject, orjson.dumps(future))
+    handled: list[uuid.UUID] = []
+
+    async def handler(event: Event[Registered], uow: UnitOfWork) -> None:
+        handled.append(event.id)
+        await record_effect(event, uow)
+
+    consumer = rig.consumer(handler)
     rig.run(consumer)
 
     async def all_handled() -> bool:
         outcomes = rig.outcomes()
-        return outcomes.get("malformed") == 2 and outcomes.get("processed") == 1
+        return outcomes.get("malformed") == 4 and outcomes.get("processed") == 1
 
     await eventually(all_handled, "the messages were not all handled")
     info = await rig.js.consumer_info(stream_name(rig.prefix), consumer.durable_name)
     assert info.num_ack_pending == 0
     assert info.num_pending == 0
     assert info.num_redelivered == 0
-    assert await rig.effects() == {event_id: 1}
+    assert handled == [valid]
+    assert await rig.effects() == {valid: 1}
+    async with rig.database.sessionmaker() as session:
+        inbox = list(await session.scalars(text("SELECT event_id FROM inbox")))
+        kept = (
+            await session.execute(
+                text(
+                    "SELECT subject, event_id, type, raw, error, received_at IS NOT NULL "
+                    "FROM dead_letters ORDER BY stream_sequence"
+                )
+            )
+        ).all()
+    assert inbox == [valid]
+    assert [row.raw for row in kept] == [
+        b"this is not an envelope",
+        orjson.dumps({"id": "not-a-uuid", "type": EVENT}),
+        orjson.dumps(breaking),
+        orjson.dumps(future),
+    ]
+    assert {row.subject for row in kept} == {subject}
+    assert [row.event_id for row in kept] == [None, "not-a-uuid", breaking["id"], future["id"]]
+    assert [row.type for row in kept] == [None, EVENT, EVENT, EVENT]
+    assert "not an event envelope" in kept[0].error
+    assert "breaks its contract" in kept[2].error
+    assert "v2" in kept[3].error
+    assert all(row[5] for row in kept)
+
+
+async def test_the_handler_gets_the_payload_as_its_contract_model(rig):
+    [event_id] = await rig.publish(1, n=7)
+    await rig.relay().relay_once()
+    seen: list[Event[Registered]] = []
+
+    async def handler(event: Event[Registered], uow: UnitOfWork) -> None:
+        seen.append(event)
+        await record_effect(event, uow)
+
+    rig.run(rig.consumer(handler))
+
+    async def handled() -> bool:
+        return await rig.effects() == {event_id: 1}
+
+    await eventually(handled, "the event was not handled")
+    [event] = seen
+    assert event.payload == Registered(n=7)
+    assert event.payload.n == 7
+    assert event.data == {"n": 7, "email": None}
+
+
+def test_a_consumer_refuses_to_handle_an_event_without_a_contract(rig):
+    with pytest.raises(ValueError, match="without a contract"):
+        InboxConsumer(
+            service="user",
+            database=rig.database,
+            js=rig.js,
+            prefix=rig.prefix,
+            handlers={"user.vanished": record_effect},
+            models=MODELS,
+            metrics=rig.metrics,
+        )
 
 
 async def test_the_ack_comes_only_after_the_commit(rig):
@@ -438,17 +531,18 @@ async def test_an_event_bus_relays_and_consumes_end_to_end(rig, engines):
         metrics=Metrics("user", version="1", commit="c", env="dev"),
         publishes=True,
         handlers={EVENT: handler},
+        models=MODELS,
     )
     await bus.start()
     try:
         await bus.check()
-        [event_id] = await rig.publish(1, data={"email": "ada@example.com"})
+        [event_id] = await rig.publish(1, email="ada@example.com")
 
         async def consumed() -> bool:
             return await rig.effects() == {event_id: 1}
 
         await eventually(consumed, "the event did not travel through the bus")
-        assert seen[0].data == {"email": "ada@example.com"}
+        assert seen[0].payload == Registered(email="ada@example.com")
     finally:
         await bus.stop()
     with pytest.raises(ConnectionError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from tests.conftest import Harness
-from tests.integration.accounts import admin, envelope, publish_events, wait_for
+from tests.integration.accounts import admin, envelope, publish_events, scalar, wait_for
 
 PRODUCTS = "/api/v1/products"
 
@@ -92,15 +92,20 @@ async def test_rating_aggregate_from_review_events(harness: Harness):
     )
     assert rating == {"average": 1.0, "count": 1}
 
-    # A review of an unknown product and a malformed event are absorbed, not retried forever.
+    # A review of an unknown product is absorbed; a malformed event is refused before the
+    # handler and kept as a dead letter: neither is retried forever.
+    malformed = envelope("review.created", {"review_id": "nope"})
     rating = await rating_after(
         harness,
         product,
         pid,
-        [
-            review("review.created", uuid.uuid4(), uuid.uuid4(), 3, 1),
-            envelope("review.created", {"review_id": "nope"}),
-        ],
-        handled=12,
+        [review("review.created", uuid.uuid4(), uuid.uuid4(), 3, 1), malformed],
+        handled=11,
     )
     assert rating == {"average": 1.0, "count": 1}
+    kept = "SELECT count(*) FROM dead_letters WHERE event_id = :id AND type = 'review.created'"
+    assert await wait_for(product, kept, 1, id=malformed["id"]) == 1
+    assert (
+        await scalar(product, "SELECT count(*) FROM inbox WHERE event_id = :id", id=malformed["id"])
+        == 0
+    )

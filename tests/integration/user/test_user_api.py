@@ -174,6 +174,7 @@ async def test_a_redelivered_registration_creates_nothing_twice(harness):
     import orjson
     from sqlalchemy import text
 
+    from mercato.contracts.auth import UserRegistered
     from mercato.platform.events import subject_for
 
     user = await harness.start("user")
@@ -184,7 +185,9 @@ async def test_a_redelivered_registration_creates_nothing_twice(harness):
         "source": "auth",
         "time": "2026-11-26T00:00:00+00:00",
         "subject": str(user_id),
-        "data": {"user_id": str(user_id), "email": "twice@example.com", "name": "Twice"},
+        "data": UserRegistered(
+            user_id=user_id, email="twice@example.com", name="Twice", roles=["customer"]
+        ).model_dump(mode="json"),
         "schema_version": 1,
     }
     nc = await nats.connect(harness.engines.nats_url)

@@ -5,6 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from mercato.platform.app import Platform
+from mercato.platform.forwarding import (
+    SEALED_BY,
+    AddressSeal,
+    forwarding_key,
+    trust_sealed_addresses,
+)
+from mercato.platform.security import derive_client_secret
 from mercato.services.auth import routes
 from mercato.services.auth.keys import KeyRing
 from mercato.services.auth.models import Base
@@ -56,4 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = platform.create_app(routers=[routes.router])
     app.state.accounts = accounts
     app.state.keys = keys
+    # The login throttle counts per client address: believe only the gateway's, whose
+    # client secret auth derives like every other.
+    gateway_secret = derive_client_secret(settings.secret_key.get_secret_value(), SEALED_BY)
+    trust_sealed_addresses(app, AddressSeal(forwarding_key(gateway_secret)))
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, status
 from pydantic import ValidationError
 
 from mercato.catalog import API_PREFIX
-from mercato.platform.deps import ClientAddress, from_app_state
+from mercato.platform.deps import ClientAddress, Provided
 from mercato.platform.errors import BadRequest, Unauthorized, ValidationFailed
 from mercato.platform.security import AdminUser
 from mercato.services.auth.keys import KeyRing
@@ -32,45 +32,43 @@ from mercato.services.auth.service import Accounts
 router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
 
 
-AccountsDep = Annotated[Accounts, from_app_state("accounts")]
-KeysDep = Annotated[KeyRing, from_app_state("keys")]
-
-
 @router.post("/register", status_code=status.HTTP_201_CREATED)
-async def register(body: UserCreate, accounts: AccountsDep) -> UserPublic:
+async def register(body: UserCreate, accounts: Provided[Accounts]) -> UserPublic:
     """Creates a customer account."""
     user = await accounts.register(email=body.email, password=body.password, name=body.name)
     return UserPublic(id=user.id, email=user.email, roles=user.roles)
 
 
 @router.post("/login")
-async def login(body: Credentials, accounts: AccountsDep, client: ClientAddress) -> TokenPair:
+async def login(
+    body: Credentials, accounts: Provided[Accounts], client: ClientAddress
+) -> TokenPair:
     """Exchanges email and password for an access and a refresh token."""
     issued = await accounts.login(email=body.email, password=body.password, client=client)
     return TokenPair(**vars(issued))
 
 
 @router.post("/refresh")
-async def refresh(body: RefreshRequest, accounts: AccountsDep) -> TokenPair:
+async def refresh(body: RefreshRequest, accounts: Provided[Accounts]) -> TokenPair:
     """Rotates the refresh token and issues a new access token."""
     issued = await accounts.refresh(refresh_token=body.refresh_token)
     return TokenPair(**vars(issued))
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(body: RefreshRequest, accounts: AccountsDep) -> None:
+async def logout(body: RefreshRequest, accounts: Provided[Accounts]) -> None:
     """Ends the session of the refresh token."""
     await accounts.logout(refresh_token=body.refresh_token)
 
 
 @router.get("/jwks.json")
-async def jwks(keys: KeysDep) -> Jwks:
+async def jwks(keys: Provided[KeyRing]) -> Jwks:
     """The public signing keys: the current and the previous one."""
     return Jwks.model_validate(await keys.jwks())
 
 
 @router.post("/token")
-async def service_token(request: Request, accounts: AccountsDep) -> ServiceToken:
+async def service_token(request: Request, accounts: Provided[Accounts]) -> ServiceToken:
     """Client-credentials grant for services (JSON, form, or HTTP Basic client auth)."""
     grant = await _client_credentials(request)
     token, ttl = accounts.service_token(
@@ -81,7 +79,7 @@ async def service_token(request: Request, accounts: AccountsDep) -> ServiceToken
 
 @router.put("/users/{user_id}/roles")
 async def set_roles(
-    user_id: uuid.UUID, body: RolesUpdate, admin: AdminUser, accounts: AccountsDep
+    user_id: uuid.UUID, body: RolesUpdate, admin: AdminUser, accounts: Provided[Accounts]
 ) -> UserPublic:
     """Replaces a user's roles."""
     user = await accounts.set_roles(user_id=user_id, roles=list(body.roles), actor=admin.subject)

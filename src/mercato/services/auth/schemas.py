@@ -5,7 +5,23 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, EmailStr, Field, field_validator
+
+from mercato.contracts.auth import ClientCredentials, Jwks, ServiceToken
+from mercato.platform.schemas import Strict
+
+__all__ = [
+    "ClientCredentials",
+    "Credentials",
+    "Jwks",
+    "RefreshRequest",
+    "Role",
+    "RolesUpdate",
+    "ServiceToken",
+    "TokenPair",
+    "UserCreate",
+    "UserPublic",
+]
 
 Role = Literal["customer", "admin"]
 
@@ -25,12 +41,6 @@ _COMMON_PASSWORDS = frozenset(
         "changeme123",
     }
 )
-
-
-class Strict(BaseModel):
-    """A body that refuses unknown fields."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class UserCreate(Strict):
@@ -88,29 +98,7 @@ class RefreshRequest(Strict):
     refresh_token: str = Field(min_length=1, max_length=200)
 
 
-class ServiceToken(BaseModel):
-    """A client-credentials access token."""
-
-    access_token: str
-    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (the OAuth token type)
-    expires_in: int
-
-
-class ClientCredentials(Strict):
-    """RFC 6749 section 4.4 grant, as JSON or as a form."""
-
-    grant_type: Literal["client_credentials"]
-    client_id: str = Field(min_length=1, max_length=100)
-    client_secret: str = Field(min_length=1, max_length=200)
-
-
 class RolesUpdate(Strict):
     """The complete set of roles an account should hold."""
 
     roles: list[Role] = Field(min_length=1)
-
-
-class Jwks(BaseModel):
-    """A JSON Web Key Set."""
-
-    keys: list[dict[str, str]]

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from mercato import catalog
+from mercato.contracts.auth import LoginFailed, LoginSucceeded, RolesChanged, UserRegistered
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from mercato.platform.metrics import Labelled
@@ -26,7 +27,6 @@ from mercato.services.auth.passwords import Passwords
 from mercato.services.auth.settings import Settings
 
 log = logging.getLogger("mercato.auth")
-SOURCE = "auth"
 
 
 @dataclass(frozen=True)
@@ -84,15 +84,8 @@ class Accounts:
             except IntegrityError:
                 raise Conflict("An account with this email already exists.") from None
             await uow.publish(
-                "user.registered",
-                {
-                    "user_id": str(user.id),
-                    "email": user.email,
-                    "name": user.name,
-                    "roles": user.roles,
-                },
+                UserRegistered(user_id=user.id, email=user.email, name=user.name, roles=user.roles),
                 subject=user.id,
-                source=SOURCE,
             )
             await uow.commit()
         if self._registrations is not None:
@@ -120,12 +113,7 @@ class Accounts:
         async with self._uow() as uow:
             if user is None or not valid:
                 await self._count_failure(uow, account_key, address_key, now)
-                await uow.publish(
-                    "auth.login_failed",
-                    {"email": email, "client": client},
-                    subject=email,
-                    source=SOURCE,
-                )
+                await uow.publish(LoginFailed(email=email, client=client), subject=email)
                 await uow.commit()
                 self._count_login("failed")
                 raise Unauthorized("The email or password is wrong.")
@@ -133,12 +121,7 @@ class Accounts:
             if rehashed is not None:
                 await repository.set_password_hash(uow.session, user.id, rehashed)
             refresh = self._new_refresh_token(uow, user.id, family_id=uuid.uuid4(), now=now)
-            await uow.publish(
-                "auth.login_succeeded",
-                {"user_id": str(user.id), "client": client},
-                subject=user.id,
-                source=SOURCE,
-            )
+            await uow.publish(LoginSucceeded(user_id=user.id, client=client), subject=user.id)
             await uow.commit()
         self._count_login("succeeded")
         return self._issue(user, refresh, now)
@@ -203,10 +186,8 @@ class Accounts:
             user.roles = sorted(set(roles))
             user.updated_at = utcnow()
             await uow.publish(
-                "auth.roles_changed",
-                {"user_id": str(user.id), "before": before, "after": user.roles, "actor": actor},
+                RolesChanged(user_id=user.id, before=before, after=user.roles, actor=actor),
                 subject=user.id,
-                source=SOURCE,
             )
             await uow.commit()
         return user
@@ -220,10 +201,7 @@ class Accounts:
                 user.password_hash = await self._passwords.hash(password)
                 user.updated_at = utcnow()
                 await uow.publish(
-                    "auth.roles_changed",
-                    {"user_id": str(user.id), "after": user.roles, "actor": "cli"},
-                    subject=user.id,
-                    source=SOURCE,
+                    RolesChanged(user_id=user.id, after=user.roles, actor="cli"), subject=user.id
                 )
                 await uow.commit()
                 return user

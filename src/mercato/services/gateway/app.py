@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -13,6 +14,7 @@ from starlette.routing import Route
 
 from mercato.catalog import API_PREFIX
 from mercato.platform.app import Platform
+from mercato.platform.forwarding import AddressSeal, forwarding_key
 from mercato.services.gateway.openapi import MergedOpenApi
 from mercato.services.gateway.proxy import Proxy
 from mercato.services.gateway.ratelimit import RateLimiter
@@ -27,6 +29,8 @@ from mercato.services.gateway.web import (
 )
 
 PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+log = logging.getLogger("mercato.gateway")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -44,14 +48,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         timeout=settings.upstream_timeout_seconds,
         trusted_proxy_hops=settings.trusted_proxy_hops,
+        seal=_address_seal(settings),
     )
     openapi = MergedOpenApi(
         platform.http, version=settings.version, ttl=settings.openapi_cache_seconds
     )
     session = SessionCookies(
         http=platform.http,
-        # The same client chain as proxied calls: auth throttles logins per address.
-        forwarded_for=proxy._forwarded_for,
+        # The address proxied calls carry, sealed: auth throttles logins per address.
+        client_headers=lambda request: proxy.address_headers(proxy.address_of(request)),
         cookie_name=settings.session_cookie_name,
         secure=settings.session_cookie_secure,
         max_age_seconds=settings.session_cookie_max_age_seconds,
@@ -81,6 +86,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     return app
+
+
+def _address_seal(settings: Settings) -> AddressSeal | None:
+    """The seal the services behind trust, keyed by the gateway's client secret."""
+    if settings.client_secret is None:  # dev only: deployed profiles refuse to start
+        log.warning(
+            "no MERCATO_CLIENT_SECRET: the services behind the gateway will see its "
+            "address, not the clients'"
+        )
+        return None
+    return AddressSeal(forwarding_key(settings.client_secret.get_secret_value()))
 
 
 def _docs_router(openapi: MergedOpenApi) -> APIRouter:

@@ -8,6 +8,14 @@ from starlette.responses import Response
 from mercato import catalog
 from mercato.platform.context import current_request_id
 from mercato.platform.errors import NotFound, TooManyRequests, Unauthorized
+from mercato.platform.forwarding import (
+    FORWARDED_FOR,
+    FORWARDED_FOR_SEAL,
+    AddressSeal,
+    forwarded_hops,
+    parse_address,
+    peer_address,
+)
 from mercato.platform.http import IDEMPOTENT_METHODS, HttpClients
 from mercato.platform.middleware import ROUTE_SCOPE_KEY
 from mercato.platform.security import TokenVerifier, bearer_token
@@ -29,7 +37,25 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
-NOT_FORWARDED_BACK = HOP_BY_HOP | {"x-request-id", "date", "server"}
+# Set by the gateway alone: whatever a client sent under these names is dropped.
+NOT_FORWARDED = HOP_BY_HOP | {FORWARDED_FOR, FORWARDED_FOR_SEAL}
+NOT_FORWARDED_BACK = HOP_BY_HOP | {"x-request-id", "date", "server", FORWARDED_FOR_SEAL}
+
+
+def client_address(forwarded_for: list[str], peer: str, *, trusted_proxy_hops: int) -> str:
+    """The client's address: what the outermost of ``trusted_proxy_hops`` proxies saw.
+
+    Each trusted proxy appends the address it saw to ``X-Forwarded-For`` and the innermost
+    is the socket peer, so the client's address is the entry ``trusted_proxy_hops``
+    places left of the peer; with 0 it is the peer itself. Entries further left are the
+    client's own writing and are never read. A chain too short to hold that entry (the request
+    bypassed a proxy) or an entry that is no IP address gives the peer: a client may
+    then share its proxy's bucket, but never chooses its own key.
+    """
+    chain = [*forwarded_for, peer]
+    if trusted_proxy_hops <= 0 or len(chain) <= trusted_proxy_hops:
+        return peer
+    return parse_address(chain[-1 - trusted_proxy_hops]) or peer
 
 
 class Proxy:
@@ -43,8 +69,10 @@ class Proxy:
         limiter: RateLimiter,
         timeout: float,
         trusted_proxy_hops: int = 0,
+        seal: AddressSeal | None = None,
     ) -> None:
         self._trusted_proxy_hops = trusted_proxy_hops
+        self._seal = seal
         self._http = http
         self._verifier = verifier
         self._limiter = limiter
@@ -59,8 +87,8 @@ class Proxy:
         prefix = next(p for p in service.route_prefixes if path == p or path.startswith(p + "/"))
         request.scope[ROUTE_SCOPE_KEY] = f"{prefix}/*"
 
-        forwarded_for = self._forwarded_for(request)
-        client = await self._identify(request, service, forwarded_for[-1])
+        address = self.address_of(request)
+        client = await self._identify(request, service, address)
         wait = self._limiter.acquire(client)
         if wait > 0:
             raise TooManyRequests(
@@ -73,7 +101,7 @@ class Proxy:
             service.name,
             request.method,
             url,
-            headers=self._forward_headers(request, forwarded_for),
+            headers=self._forward_headers(request, address),
             body=await request.body(),
             timeout=self._timeout,
             retry=request.method in IDEMPOTENT_METHODS,
@@ -81,21 +109,20 @@ class Proxy:
         headers = {k: v for k, v in reply.headers.items() if k.lower() not in NOT_FORWARDED_BACK}
         return Response(reply.body, status_code=reply.status, headers=headers)
 
-    def _forwarded_for(self, request: Request) -> list[str]:
-        """The X-Forwarded-For chain up to the real client, which comes last.
+    def address_of(self, request: Request) -> str:
+        """The client's address, decided once here for the rate limit and the services."""
+        return client_address(
+            forwarded_hops(request.headers),
+            peer_address(request),
+            trusted_proxy_hops=self._trusted_proxy_hops,
+        )
 
-        The socket peer is appended; ``trusted_proxy_hops`` proxies in front of the
-        gateway (an ALB, say) are trusted to have appended the address they saw.
-        Anything a client wrote itself stays to the left of the real address.
-        """
-        chain = [
-            hop.strip()
-            for hop in request.headers.get("x-forwarded-for", "").split(",")
-            if hop.strip()
-        ]
-        chain.append(request.client.host if request.client else "unknown")
-        keep = max(1, len(chain) - self._trusted_proxy_hops)
-        return chain[:keep]
+    def address_headers(self, address: str) -> dict[str, str]:
+        """The headers that tell the services behind the client's address, sealed."""
+        headers = {FORWARDED_FOR: address}
+        if self._seal is not None:
+            headers[FORWARDED_FOR_SEAL] = self._seal.seal(address)
+        return headers
 
     async def _identify(self, request: Request, service: catalog.Service, address: str) -> str:
         """The rate-limit key; 401 for a protected route without a valid token."""
@@ -107,11 +134,11 @@ class Proxy:
         principal = await self._verifier.verify(token)
         return f"subject:{principal.subject}"
 
-    @staticmethod
-    def _forward_headers(request: Request, forwarded_for: list[str]) -> dict[str, str]:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-        # Services take the last entry as the client's address.
-        headers["x-forwarded-for"] = ", ".join(forwarded_for)
+    def _forward_headers(self, request: Request, address: str) -> dict[str, str]:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in NOT_FORWARDED}
+        # Exactly the address decided here: no service can read a client's forgery by
+        # mistake, and the seal tells the services it came from the gateway.
+        headers.update(self.address_headers(address))
         headers["x-forwarded-proto"] = request.url.scheme
         headers["x-forwarded-host"] = request.headers.get("host", "")
         # The client's traceparent and tracestate are replaced by the call's own span

@@ -39,14 +39,14 @@ class SessionCookies:
         self,
         *,
         http: HttpClients,
-        forwarded_for: Callable[[Request], list[str]],
+        client_headers: Callable[[Request], dict[str, str]],
         cookie_name: str,
         secure: bool,
         max_age_seconds: int,
         timeout: float,
     ) -> None:
         self._http = http
-        self._forwarded_for = forwarded_for
+        self._client_headers = client_headers
         self._cookie_name = cookie_name
         self._secure = secure
         self._max_age = max_age_seconds
@@ -110,7 +110,7 @@ class SessionCookies:
             "content-type": "application/json",
             "x-request-id": current_request_id() or "",
             # auth throttles failed logins per client address, as behind the proxy.
-            "x-forwarded-for": ", ".join(self._forwarded_for(request)),
+            **self._client_headers(request),
         }
         upstream = self._http.to("auth")
         return await self._http.send(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Path, Response, status
 
 from mercato.catalog import API_PREFIX
-from mercato.platform.pagination import Page, PageRequestDep, page_of
+from mercato.platform.deps import Provided
+from mercato.platform.pagination import Page, PageRequestDep, newest_first, page_of
 from mercato.platform.security import AdminUser, CallingService, ServiceOrAdmin
 from mercato.services.inventory.models import Stock
 from mercato.services.inventory.schemas import (
@@ -26,13 +27,6 @@ from mercato.services.inventory.service import Inventory
 router = APIRouter(prefix=f"{API_PREFIX}/inventory", tags=["inventory"])
 
 
-# async: FastAPI runs a plain def dependency in a worker thread, a hop per request.
-async def _inventory(request: Request) -> Inventory:
-    inventory: Inventory = request.app.state.inventory
-    return inventory
-
-
-InventoryDep = Annotated[Inventory, Depends(_inventory)]
 Sku = Annotated[str, Path(pattern=SKU_PATTERN)]
 
 
@@ -45,7 +39,7 @@ def _stock(stock: Stock) -> StockPublic:
 
 @router.post("/reservations", status_code=status.HTTP_201_CREATED)
 async def reserve(
-    body: ReservationCreate, _: CallingService, inventory: InventoryDep, response: Response
+    body: ReservationCreate, _: CallingService, inventory: Provided[Inventory], response: Response
 ) -> ReservationPublic:
     """Holds stock for an order, every line or none (services). Idempotent on order_id."""
     reservation, created = await inventory.reserve(
@@ -60,7 +54,7 @@ async def reserve(
 
 @router.get("/reservations/{reservation_id}")
 async def reservation_by_id(
-    reservation_id: uuid.UUID, _: ServiceOrAdmin, inventory: InventoryDep
+    reservation_id: uuid.UUID, _: ServiceOrAdmin, inventory: Provided[Inventory]
 ) -> ReservationPublic:
     """One reservation (services, administrators)."""
     return ReservationPublic.model_validate(await inventory.reservation(reservation_id))
@@ -68,7 +62,7 @@ async def reservation_by_id(
 
 @router.post("/reservations/{reservation_id}/commit")
 async def commit_reservation(
-    reservation_id: uuid.UUID, _: CallingService, inventory: InventoryDep
+    reservation_id: uuid.UUID, _: CallingService, inventory: Provided[Inventory]
 ) -> ReservationPublic:
     """The held units leave stock for good (services)."""
     return ReservationPublic.model_validate(await inventory.commit(reservation_id))
@@ -76,21 +70,21 @@ async def commit_reservation(
 
 @router.post("/reservations/{reservation_id}/release")
 async def release_reservation(
-    reservation_id: uuid.UUID, _: CallingService, inventory: InventoryDep
+    reservation_id: uuid.UUID, _: CallingService, inventory: Provided[Inventory]
 ) -> ReservationPublic:
     """Gives the units back: held ones are released, committed ones returned (services)."""
     return ReservationPublic.model_validate(await inventory.release(reservation_id))
 
 
 @router.get("/{sku}")
-async def availability(sku: Sku, inventory: InventoryDep) -> AvailabilityPublic:
+async def availability(sku: Sku, inventory: Provided[Inventory]) -> AvailabilityPublic:
     """Units of a SKU that can be bought now (0 for a SKU never stocked)."""
     return AvailabilityPublic(sku=sku, available=await inventory.available(sku))
 
 
 @router.put("/{sku}")
 async def set_stock(
-    sku: Sku, body: StockSet, admin: AdminUser, inventory: InventoryDep
+    sku: Sku, body: StockSet, admin: AdminUser, inventory: Provided[Inventory]
 ) -> StockPublic:
     """Sets the units on hand after a count (administrators); logged with its reason."""
     stock = await inventory.set_stock(
@@ -105,7 +99,7 @@ async def set_stock(
 
 @router.post("/{sku}/adjust")
 async def adjust_stock(
-    sku: Sku, body: StockAdjust, admin: AdminUser, inventory: InventoryDep
+    sku: Sku, body: StockAdjust, admin: AdminUser, inventory: Provided[Inventory]
 ) -> StockPublic:
     """Adds or removes units on hand (administrators); logged with its reason."""
     stock = await inventory.adjust_stock(
@@ -116,7 +110,7 @@ async def adjust_stock(
 
 @router.get("/{sku}/adjustments")
 async def adjustments(
-    sku: Sku, _: AdminUser, page: PageRequestDep, inventory: InventoryDep
+    sku: Sku, _: AdminUser, page: PageRequestDep, inventory: Provided[Inventory]
 ) -> Page[AdjustmentPublic]:
     """The audit log of a SKU's stock changes, newest first (administrators)."""
     rows = await inventory.adjustments(sku, page)
@@ -124,5 +118,5 @@ async def adjustments(
         rows,
         page,
         AdjustmentPublic.model_validate,
-        key=lambda a: (a.created_at.isoformat(), str(a.id)),
+        key=newest_first,
     )

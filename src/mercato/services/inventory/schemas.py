@@ -7,14 +7,29 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-MAX_UNITS = 1_000_000
+from mercato.contracts.inventory import (
+    MAX_UNITS,
+    SKU_PATTERN,
+    ReservationCreate,
+    ReservationItemPublic,
+    ReservationLine,
+    ReservationPublic,
+)
+from mercato.platform.schemas import Strict
 
-
-class Strict(BaseModel):
-    """A body that refuses unknown fields."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+__all__ = [
+    "MAX_UNITS",
+    "SKU_PATTERN",
+    "AdjustmentPublic",
+    "AvailabilityPublic",
+    "ReservationCreate",
+    "ReservationItemPublic",
+    "ReservationLine",
+    "ReservationPublic",
+    "StockAdjust",
+    "StockPublic",
+    "StockSet",
+]
 
 
 class AvailabilityPublic(BaseModel):
@@ -64,41 +79,3 @@ class AdjustmentPublic(BaseModel):
     reason: str
     actor: str
     created_at: datetime
-
-
-class ReservationLine(Strict):
-    """Units of one SKU to hold."""
-
-    sku: str = Field(pattern=SKU_PATTERN)
-    quantity: int = Field(gt=0, le=MAX_UNITS)
-
-
-class ReservationCreate(Strict):
-    """Holds stock for an order: every line, or none."""
-
-    order_id: uuid.UUID
-    items: list[ReservationLine] = Field(min_length=1, max_length=100)
-    ttl_seconds: int | None = Field(default=None, ge=1)
-
-
-class ReservationItemPublic(BaseModel):
-    """Units of one SKU in a reservation."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    sku: str
-    quantity: int
-
-
-class ReservationPublic(BaseModel):
-    """A reservation as the API shows it."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    order_id: uuid.UUID
-    status: str
-    items: list[ReservationItemPublic]
-    expires_at: datetime
-    created_at: datetime
-    updated_at: datetime

@@ -12,17 +12,16 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
+from mercato.contracts.inventory import LowStock
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import Conflict, NotFound, ValidationFailed
 from mercato.platform.metrics import Labelled
-from mercato.platform.pagination import InvalidCursor, PageRequest
+from mercato.platform.pagination import PageRequest, created_before
 from mercato.services.inventory import repository
 from mercato.services.inventory.models import Adjustment, Reservation, ReservationItem, Stock
 from mercato.services.inventory.settings import Settings
-
-SOURCE = "inventory"
 
 log = logging.getLogger("mercato.inventory")
 
@@ -118,12 +117,7 @@ class Inventory:
 
     async def adjustments(self, sku: str, request: PageRequest) -> list[Adjustment]:
         """The audit log of ``sku``, newest first (``limit + 1`` rows)."""
-        after = None
-        if request.after:
-            try:
-                after = (datetime.fromisoformat(request.after[0]), uuid.UUID(request.after[1]))
-            except (ValueError, IndexError, TypeError):
-                raise InvalidCursor() from None
+        after = created_before(request)
         async with self._uow() as uow:
             return await repository.adjustments_page(
                 uow.session, sku, limit=request.limit + 1, after=after
@@ -335,14 +329,12 @@ class Inventory:
         for stock, was_low in changes:
             if _low_state(stock) and not was_low:
                 await uow.publish(
-                    "inventory.low_stock",
-                    {
-                        "sku": stock.sku,
-                        "available": stock.available,
-                        "threshold": stock.low_stock_threshold,
-                    },
+                    LowStock(
+                        sku=stock.sku,
+                        available=stock.available,
+                        threshold=stock.low_stock_threshold,
+                    ),
                     subject=stock.sku,
-                    source=SOURCE,
                 )
 
     @staticmethod

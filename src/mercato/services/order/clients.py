@@ -1,8 +1,10 @@
 """Calls to product, inventory and payment, behind the small interfaces the use cases need.
 
-Transient trouble (unreachable, too slow, an unexpected answer) raises the chassis'
-ServiceUnavailable or GatewayTimeout: the saga leaves the order as it is and tries again
-later. Answers that decide something become results or the exceptions below.
+Requests and answers are the callees' own contract models (:mod:`mercato.contracts`).
+Transient trouble (unreachable, too slow, an unexpected answer, one that breaks its
+contract) raises the chassis' ServiceUnavailable or GatewayTimeout: the saga leaves the
+order as it is and tries again later. Answers that decide something become results or the
+exceptions below.
 """
 
 from __future__ import annotations
@@ -10,11 +12,22 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from mercato.catalog import API_PREFIX
+from mercato.contracts.inventory import (
+    InsufficientStockProblem,
+    ReservationCreate,
+    ReservationLine,
+    ReservationPublic,
+)
+from mercato.contracts.payment import ChargeCreate, ChargePage, ChargePublic, RefundCreate
+from mercato.contracts.product import ProductPublic
 from mercato.platform.errors import ServiceUnavailable
 from mercato.platform.http import HttpClients, Reply
+from mercato.platform.schemas import Amount
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,17 @@ def _unexpected(upstream: str, reply: Reply) -> ServiceUnavailable:
     return ServiceUnavailable(f"{upstream} answered {reply.status} unexpectedly.")
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def _answer(upstream: str, reply: Reply, model: type[M]) -> M:
+    """The reply's body as the callee's contract says it is."""
+    try:
+        return model.model_validate_json(reply.body)
+    except ValidationError:
+        raise ServiceUnavailable(f"{upstream} answered outside its contract.") from None
+
+
 class ProductClient:
     """product over HTTP (public routes)."""
 
@@ -144,14 +168,14 @@ class ProductClient:
             return None
         if reply.status != 200:
             raise _unexpected("product", reply)
-        doc = reply.json()
+        product = _answer("product", reply, ProductPublic)
         return ProductSnapshot(
-            id=uuid.UUID(doc["id"]),
-            sku=doc["sku"],
-            name=doc["name"],
-            price=int(doc["price"]["amount"]),
-            currency=doc["price"]["currency"],
-            active=bool(doc.get("active", True)),
+            id=product.id,
+            sku=product.sku,
+            name=product.name,
+            price=product.price.amount,
+            currency=product.price.currency,
+            active=product.active,
         )
 
 
@@ -165,22 +189,26 @@ class InventoryClient:
         self, order_id: uuid.UUID, lines: Sequence[StockLine], ttl_seconds: int
     ) -> uuid.UUID:
         """Holds every line or none; idempotent on ``order_id``."""
+        try:
+            body = ReservationCreate(
+                order_id=order_id,
+                items=[ReservationLine(sku=line.sku, quantity=line.quantity) for line in lines],
+                ttl_seconds=ttl_seconds,
+            )
+        except ValidationError:
+            # inventory would answer 422 to it: the same unexpected answer, without the call.
+            raise ServiceUnavailable("inventory cannot take this reservation.") from None
         reply = await self._http.to("inventory").request(
             "POST",
             f"{API_PREFIX}/inventory/reservations",
-            json={
-                "order_id": str(order_id),
-                "items": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
-                "ttl_seconds": ttl_seconds,
-            },
+            json=body.model_dump(mode="json"),
             as_service=True,
         )
         if reply.status in (200, 201):
-            return uuid.UUID(reply.json()["id"])
-        if reply.status == 409:
-            doc = reply.json()
-            if "short" in doc:
-                raise OutOfStock(list(doc["short"]))
+            return _answer("inventory", reply, ReservationPublic).id
+        if reply.status == 409 and "short" in reply.json():
+            problem = _answer("inventory", reply, InsufficientStockProblem)
+            raise OutOfStock([line.model_dump() for line in problem.short])
         raise _unexpected("inventory", reply)
 
     async def commit(self, reservation_id: uuid.UUID) -> None:
@@ -226,21 +254,26 @@ class PaymentClient:
         customer_id: uuid.UUID,
     ) -> ChargeResult:
         """Charges once per ``key``."""
+        try:
+            body = ChargeCreate(
+                order_id=order_id,
+                amount=Amount(amount=amount, currency=currency),
+                payment_method_id=payment_method_id,
+                customer_id=customer_id,
+            )
+        except ValidationError as exc:
+            # payment would refuse it with a 422: refused, without the call.
+            raise PaymentRefused(str(exc.errors()[0]["msg"])) from None
         reply = await self._http.to("payment").request(
             "POST",
             f"{API_PREFIX}/payments/charges",
-            json={
-                "order_id": str(order_id),
-                "amount": {"amount": amount, "currency": currency},
-                "payment_method_id": str(payment_method_id),
-                "customer_id": str(customer_id),
-            },
+            json=body.model_dump(mode="json"),
             headers={"Idempotency-Key": key},
             as_service=True,
             timeout=self._charge_timeout,
         )
         if reply.status in (200, 201):
-            return _charge(reply.json())
+            return _charge(_answer("payment", reply, ChargePublic))
         if reply.status == 409:
             raise ChargeInProgress()
         if reply.status == 422:
@@ -256,14 +289,14 @@ class PaymentClient:
         )
         if reply.status != 200:
             raise _unexpected("payment", reply)
-        return [_charge(doc) for doc in reply.json()["items"]]
+        return [_charge(charge) for charge in _answer("payment", reply, ChargePage).items]
 
     async def refund(self, charge_id: uuid.UUID) -> None:
         """Refunds what remains of the charge."""
         reply = await self._http.to("payment").request(
             "POST",
             f"{API_PREFIX}/payments/charges/{charge_id}/refunds",
-            json={},
+            json=RefundCreate().model_dump(mode="json", exclude_unset=True),
             as_service=True,
         )
         if reply.status in (200, 201):
@@ -273,11 +306,11 @@ class PaymentClient:
         raise _unexpected("payment", reply)
 
 
-def _charge(doc: dict[str, Any]) -> ChargeResult:
+def _charge(charge: ChargePublic) -> ChargeResult:
     return ChargeResult(
-        id=uuid.UUID(doc["id"]),
-        status=doc["status"],
-        decline_code=doc.get("decline_code"),
-        amount=int(doc["amount"]["amount"]),
-        refunded=int(doc["refunded"]["amount"]),
+        id=charge.id,
+        status=charge.status,
+        decline_code=charge.decline_code,
+        amount=charge.amount.amount,
+        refunded=charge.refunded.amount,
     )

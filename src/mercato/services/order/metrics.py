@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mercato.platform.metrics import Metrics
+from mercato.services.order.lifecycle import OrderStatus
 from mercato.services.order.models import Order
-from mercato.services.order.saga import CANCELLED, CONFIRMED, FAILED, PENDING
 
 # Order totals in major units (euros, not cents): a basket of 5 to 5,000.
 VALUE_BUCKETS = (5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)
@@ -19,7 +19,7 @@ class OrderMetrics:
             "Orders reaching a status (pending = checkout started); failed ones by reason.",
             ["status", "reason"],
         )
-        for status in (PENDING, CONFIRMED, CANCELLED):
+        for status in (OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.CANCELLED):
             self._orders.labels(status=status, reason="")
         self._value = metrics.histogram(
             "mercato_order_value",
@@ -30,7 +30,7 @@ class OrderMetrics:
 
     def reached(self, order: Order) -> None:
         """Records that ``order`` has just reached its current status."""
-        reason = (order.failure_reason or "unknown") if order.status == FAILED else ""
+        reason = (order.failure_reason or "unknown") if order.status == OrderStatus.FAILED else ""
         self._orders.labels(status=order.status, reason=reason).inc()
-        if order.status == CONFIRMED:
+        if order.status == OrderStatus.CONFIRMED:
             self._value.labels(currency=order.currency).observe(order.total_amount / 100)

@@ -7,14 +7,10 @@ request that created it or the recovery job once its lease has run out, can repe
 current step safely, and a crash at any point loses nothing. State changes are
 conditional on the step read, so each one (and its event) happens once.
 
-    pending/reserve --ok--> pending/charge --succeeded--> pending/commit --ok--> confirmed
-          |                      |  declined/refused             |  reservation gone
-       short                     v                               v
-          v               pending/release --> failed       failed/refund --> failed
-        failed
-
-    confirmed + cancel --> confirmed/release --> confirmed/refund --> cancelled
-    confirmed + its charge refunded in full elsewhere (payment.refunded) --> refunded
+:class:`Steps` makes the side effects and tells which move each answer means; the
+moves themselves, and which are allowed, are the order's (:mod:`.lifecycle`, and the
+methods of :class:`~.models.Order`). :class:`Saga` persists them: lock, move, publish
+what the move recorded, commit.
 
 A pending order older than ``pending_timeout_seconds`` is given up on: its reservation is
 released, any charge that went through is refunded, and it fails.
@@ -27,13 +23,16 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mercato.contracts.payment import PaymentRefunded
 from mercato.platform import faults
 from mercato.platform.db import UnitOfWork, utcnow
+from mercato.platform.envelope import Event
 from mercato.platform.errors import GatewayTimeout, ServiceUnavailable
-from mercato.platform.events import Event
 from mercato.services.order import repository
 from mercato.services.order.clients import (
     Cashier,
@@ -45,19 +44,107 @@ from mercato.services.order.clients import (
     StockKeeper,
     StockLine,
 )
+from mercato.services.order.lifecycle import CheckoutAnswer, OrderStatus, Outcome, SagaStep
 from mercato.services.order.models import Order
 from mercato.services.order.settings import Settings
 
 log = logging.getLogger("mercato.order.saga")
-SOURCE = "order"
-
-PENDING, CONFIRMED, FAILED, CANCELLED = "pending", "confirmed", "failed", "cancelled"
-REFUNDED = "refunded"
-RESERVE, CHARGE, COMMIT, RELEASE, REFUND = "reserve", "charge", "commit", "release", "refund"
 MAX_BACKOFF_SECONDS = 10.0
 
+# A move of an order, made by one of its methods (``Order.committed``, ...).
+Move = Callable[[Order], None]
 # Renders an order as the checkout response (stored for Idempotency-Key replays).
 Presenter = Callable[[Order], dict[str, Any]]
+
+
+class Steps:
+    """The saga's side effects: each asks inventory or payment and names the order's move.
+
+    Nothing here touches the database: :class:`Saga` persists the moves.
+    """
+
+    def __init__(self, *, settings: Settings, stock: StockKeeper, cashier: Cashier) -> None:
+        self._settings = settings
+        self._stock = stock
+        self._cashier = cashier
+
+    async def next_move(self, order: Order) -> Move | None:
+        """Makes the side effect of the order's step; the move it means, or None to wait."""
+        if order.step is None:
+            return None
+        if order.may(Outcome.TIMED_OUT) and self._overdue(order):
+            log.warning(
+                "giving up on a pending order",
+                extra={"order_id": str(order.id), "step": order.step},
+            )
+            return Order.give_up
+        step = {
+            SagaStep.RESERVE: self._reserve,
+            SagaStep.CHARGE: self._charge,
+            SagaStep.COMMIT: self._commit,
+            SagaStep.RELEASE: self._release,
+            SagaStep.REFUND: self._refund,
+        }[SagaStep(order.step)]
+        return await step(order)
+
+    def _overdue(self, order: Order) -> bool:
+        age = utcnow() - order.created_at
+        return age.total_seconds() > self._settings.pending_timeout_seconds
+
+    async def _reserve(self, order: Order) -> Move | None:
+        lines = [StockLine(item.sku, item.quantity) for item in order.items]
+        try:
+            reservation_id = await self._stock.reserve(
+                order.id, lines, self._settings.reservation_ttl_seconds
+            )
+        except OutOfStock as out_of_stock:
+            short = out_of_stock.short  # the exception's name is gone once the block ends
+            return lambda o: o.out_of_stock(short)
+        return lambda o: o.reserved(reservation_id)
+
+    async def _charge(self, order: Order) -> Move | None:
+        try:
+            charge = await self._cashier.charge(
+                key=order.charge_key,
+                order_id=order.id,
+                amount=order.total_amount,
+                currency=order.currency,
+                payment_method_id=order.payment_method_id,
+                customer_id=order.user_id,
+            )
+        except ChargeInProgress:
+            return None
+        except PaymentRefused as refused:
+            message = refused.detail
+            return lambda o: o.refused(message)
+        if charge.status == "succeeded":
+            return lambda o: o.charged(charge.id)
+        if charge.status == "declined":
+            return lambda o: o.declined(charge.id, charge.decline_code)
+        return None
+
+    async def _commit(self, order: Order) -> Move | None:
+        assert order.reservation_id is not None
+        try:
+            await self._stock.commit(order.reservation_id)
+        except ReservationGone:
+            return Order.reservation_expired
+        return Order.committed
+
+    async def _release(self, order: Order) -> Move | None:
+        if order.reservation_id is not None:
+            await self._stock.release(order.reservation_id)
+        return Order.released
+
+    async def _refund(self, order: Order) -> Move | None:
+        charges = await self._cashier.charges_for(order.id)
+        if any(c.status == "processing" for c in charges):
+            return None
+        for charge in charges:
+            if charge.status == "succeeded" and charge.refunded < charge.amount:
+                with contextlib.suppress(NothingToRefund):
+                    await self._cashier.refund(charge.id)
+        return Order.refunded
 
 
 class Saga:
@@ -75,8 +162,7 @@ class Saga:
     ) -> None:
         self._settings = settings
         self._uow = unit_of_work
-        self._stock = stock
-        self._cashier = cashier
+        self._steps = Steps(settings=settings, stock=stock, cashier=cashier)
         self._present = present
         self._reached = reached  # told of every status an order reaches (metrics)
         self._lease = timedelta(seconds=settings.saga_lease_seconds)
@@ -85,19 +171,21 @@ class Saga:
         """Drives the order as far as it can go now; returns it as it stands."""
         order = await self.load(order_id)
         while order.step is not None:
+            step = order.step
             try:
-                moved = await self._run_step(order)
+                move = await self._steps.next_move(order)
             except (ServiceUnavailable, GatewayTimeout) as exc:
                 log.info(
                     "order waits: %s",
                     exc.detail,
                     extra={"order_id": str(order.id), "step": order.step},
                 )
-                moved = None
-            if moved is None:
+                move = None
+            if move is None:
                 await self._postpone(order)
                 return await self.load(order_id)
-            order = moved
+            order = await self._transition(order, move)
+            await faults.point(f"order.after_{step}")
         return order
 
     async def load(self, order_id: uuid.UUID) -> Order:
@@ -112,16 +200,18 @@ class Saga:
         """Starts cancelling a confirmed order; False if it is not (or no longer) one."""
         async with self._uow() as uow:
             current = await repository.order_for_update(uow.session, order.id)
-            if current is None or current.status != CONFIRMED:
+            if current is None or current.status != OrderStatus.CONFIRMED:
                 return False
-            if current.step is None:
+            # Already cancelling (a step set): the caller drives it on.
+            if current.may(Outcome.CANCELLATION_REQUESTED):
                 now = utcnow()
-                current.step = RELEASE
-                current.cancel_requested_at = now
-                current.lease_until = now + self._lease
-                current.updated_at = now
-                await uow.commit()
+                await self._apply(uow, current, lambda o: o.request_cancellation(now))
         return True
+
+    def reached(self, order: Order) -> None:
+        """Tells the watcher (metrics) that ``order`` has just reached its status."""
+        if self._reached is not None:
+            self._reached(order)
 
     # -- recovery -----------------------------------------------------------
 
@@ -169,136 +259,12 @@ class Saga:
         if forgotten:
             log.info("forgot %d old checkout keys", forgotten)
 
-    # -- steps --------------------------------------------------------------
-
-    async def _run_step(self, order: Order) -> Order | None:
-        if (
-            order.status == PENDING
-            and order.step in (RESERVE, CHARGE, COMMIT)
-            and self._overdue(order)
-        ):
-            return await self._give_up(order)
-        step = {
-            RESERVE: self._reserve,
-            CHARGE: self._charge,
-            COMMIT: self._commit,
-            RELEASE: self._release,
-            REFUND: self._refund,
-        }[order.step or ""]
-        return await step(order)
-
-    async def _reserve(self, order: Order) -> Order | None:
-        lines = [StockLine(item.sku, item.quantity) for item in order.items]
-        try:
-            reservation_id = await self._stock.reserve(
-                order.id, lines, self._settings.reservation_ttl_seconds
-            )
-        except OutOfStock as short:
-            return await self._transition(
-                order,
-                status=FAILED,
-                step=None,
-                failure_reason="out_of_stock",
-                failure_detail={"short": short.short},
-            )
-        reserved = await self._transition(order, step=CHARGE, reservation_id=reservation_id)
-        await faults.point("order.after_reserve")
-        return reserved
-
-    async def _charge(self, order: Order) -> Order | None:
-        try:
-            charge = await self._cashier.charge(
-                key=order.charge_key,
-                order_id=order.id,
-                amount=order.total_amount,
-                currency=order.currency,
-                payment_method_id=order.payment_method_id,
-                customer_id=order.user_id,
-            )
-        except ChargeInProgress:
-            return None
-        except PaymentRefused as refused:
-            return await self._transition(
-                order,
-                step=RELEASE,
-                failure_reason="payment_refused",
-                failure_detail={"message": refused.detail},
-            )
-        if charge.status == "succeeded":
-            charged = await self._transition(order, step=COMMIT, charge_id=charge.id)
-            await faults.point("order.after_charge")
-            return charged
-        if charge.status == "declined":
-            return await self._transition(
-                order,
-                step=RELEASE,
-                charge_id=charge.id,
-                failure_reason="payment_declined",
-                failure_detail={"decline_code": charge.decline_code},
-            )
-        return None
-
-    async def _commit(self, order: Order) -> Order | None:
-        assert order.reservation_id is not None
-        try:
-            await self._stock.commit(order.reservation_id)
-        except ReservationGone:
-            # Paid, but the stock was let go (the reservation expired): give the money back.
-            return await self._transition(
-                order,
-                status=FAILED,
-                step=REFUND,
-                failure_reason="reservation_expired",
-                failure_detail={},
-                needs_refund=True,
-            )
-        return await self._transition(order, status=CONFIRMED, step=None)
-
-    async def _release(self, order: Order) -> Order | None:
-        if order.reservation_id is not None:
-            await self._stock.release(order.reservation_id)
-        if order.status == CONFIRMED:
-            return await self._transition(order, step=REFUND)
-        return await self._transition(
-            order, status=FAILED, step=REFUND if order.needs_refund else None
-        )
-
-    async def _refund(self, order: Order) -> Order | None:
-        charges = await self._cashier.charges_for(order.id)
-        if any(c.status == "processing" for c in charges):
-            return None
-        for charge in charges:
-            if charge.status == "succeeded" and charge.refunded < charge.amount:
-                with contextlib.suppress(NothingToRefund):
-                    await self._cashier.refund(charge.id)
-        if order.status == CONFIRMED:
-            return await self._transition(order, status=CANCELLED, step=None)
-        return await self._transition(order, step=None)
-
-    async def _give_up(self, order: Order) -> Order | None:
-        log.warning(
-            "giving up on a pending order",
-            extra={"order_id": str(order.id), "step": order.step},
-        )
-        return await self._transition(
-            order,
-            step=RELEASE,
-            failure_reason="timed_out",
-            failure_detail={"step": order.step},
-            # Past the reserve step a charge may exist, or still appear: refund it.
-            needs_refund=order.step != RESERVE,
-        )
-
     # -- persistence --------------------------------------------------------
 
-    def _overdue(self, order: Order) -> bool:
-        age = utcnow() - order.created_at
-        return age.total_seconds() > self._settings.pending_timeout_seconds
+    async def _transition(self, order: Order, move: Move) -> Order:
+        """Makes ``move`` if the order is still where ``order`` saw it, with its events.
 
-    async def _transition(self, order: Order, **changes: Any) -> Order:
-        """Applies ``changes`` if the order is still where ``order`` saw it, with its event.
-
-        Returns the order as it now stands: changed, or as someone else moved it on.
+        Returns the order as it now stands: moved, or as someone else moved it on.
         """
         async with self._uow() as uow:
             current = await repository.order_for_update(uow.session, order.id)
@@ -307,40 +273,30 @@ class Saga:
                 order.step,
             )
             if current is not None and not moved_on:
-                await self._apply(uow, current, changes)
+                await self._apply(uow, current, move)
         if current is None or moved_on:
             return await self.load(order.id)
         return current
 
-    async def _apply(self, uow: UnitOfWork, order: Order, changes: dict[str, Any]) -> None:
-        """Changes the locked order; writes its event and the checkout's answer; commits."""
+    async def _apply(self, uow: UnitOfWork, order: Order, move: Move) -> None:
+        """Moves the locked order; writes its events and the checkout's answer; commits."""
         before = order.status
         now = utcnow()
-        for name, value in changes.items():
-            setattr(order, name, value)
+        move(order)
         order.attempts = 0
         order.lease_until = now + self._lease
         order.updated_at = now
+        await publish_recorded(uow, order)
         if order.status != before:
-            await uow.publish(
-                f"order.{order.status}", order_event_data(order), subject=order.id, source=SOURCE
-            )
-            if order.status == CONFIRMED:
+            if order.status == OrderStatus.CONFIRMED:
                 await repository.remove_cart_lines(
                     uow.session, order.user_id, [i.product_id for i in order.items]
                 )
-            if before == PENDING:
-                await repository.complete_checkout_requests(
-                    uow.session, order_id=order.id, status=201, body=self._present(order), now=now
-                )
+            if before == OrderStatus.PENDING:
+                await answer_checkouts(uow.session, order, self._present, now=now)
         await uow.commit()
         if order.status != before:
             self.reached(order)
-
-    def reached(self, order: Order) -> None:
-        """Tells the watcher (metrics) that ``order`` has just reached its status."""
-        if self._reached is not None:
-            self._reached(order)
 
     async def _postpone(self, order: Order) -> None:
         """Leaves the order for the recovery job, a little later each time."""
@@ -354,42 +310,44 @@ class Saga:
             await uow.commit()
 
 
-async def record_refund(event: Event, uow: UnitOfWork) -> None:
+async def publish_recorded(uow: UnitOfWork, order: Order) -> None:
+    """Writes the events the order's moves recorded to the outbox of ``uow``, once."""
+    recorded, order.events = order.events, []
+    for payload in recorded:
+        await uow.publish(payload, subject=order.id)
+
+
+async def answer_checkouts(
+    session: AsyncSession, order: Order, present: Presenter, *, now: datetime
+) -> CheckoutAnswer | None:
+    """Stores the order's answer with its checkouts that have none yet (the first wins).
+
+    Returns the answer if it was stored, None if an earlier one was.
+    """
+    answer = CheckoutAnswer.to(order.status, present(order))
+    stored = await repository.complete_checkout_requests(
+        session, order_id=order.id, status=answer.status, body=answer.body, now=now
+    )
+    return answer if stored else None
+
+
+async def record_refund(event: Event[PaymentRefunded], uow: UnitOfWork) -> None:
     """Handles ``payment.refunded``: a confirmed order whose charge an administrator
     refunded in full, outside a cancellation, becomes ``refunded``.
 
     Refunds the saga makes itself (cancellation, compensation) find the order already
-    moving on (a step set, or not confirmed) and change nothing.
+    moving on (a step set, or not confirmed), which the lifecycle does not let become
+    refunded, and change nothing.
     """
-    data = event.data
-    refunded, charged = data["refunded_total"]["amount"], data["amount"]["amount"]
-    if refunded < charged:
+    refund = event.payload
+    order = await repository.order_for_update(uow.session, refund.order_id)
+    if order is None or not order.may(Outcome.REFUNDED_ELSEWHERE):
         return
-    order = await repository.order_for_update(uow.session, uuid.UUID(data["order_id"]))
-    if order is None or order.status != CONFIRMED or order.step is not None:
+    # The saga charges the order's total; a producer that names the charge's amount is
+    # believed first. ``amount`` is this refund's alone: a partial refund is not in full.
+    charged = refund.charged.amount if refund.charged is not None else order.total_amount
+    if refund.refunded_total.amount < charged:
         return
-    order.status = REFUNDED
+    order.refunded_elsewhere()
     order.updated_at = utcnow()
-    await uow.publish(f"order.{REFUNDED}", order_event_data(order), subject=order.id, source=SOURCE)
-
-
-def order_event_data(order: Order) -> dict[str, Any]:
-    """The data of an order.* event: the order's state, lines and total."""
-    return {
-        "order_id": str(order.id),
-        "user_id": str(order.user_id),
-        "status": order.status,
-        "items": [
-            {
-                "product_id": str(item.product_id),
-                "sku": item.sku,
-                "name": item.name,
-                "quantity": item.quantity,
-                "unit_price": {"amount": item.unit_amount, "currency": order.currency},
-            }
-            for item in order.items
-        ],
-        "total": {"amount": order.total_amount, "currency": order.currency},
-        "charge_id": str(order.charge_id) if order.charge_id else None,
-        "failure_reason": order.failure_reason,
-    }
+    await publish_recorded(uow, order)

@@ -6,22 +6,32 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
+
+from mercato.platform.schemas import (
+    AddressLine,
+    City,
+    Country,
+    Money,
+    PostalCode,
+    SecondAddressLine,
+    Strict,
+)
+
+__all__ = [
+    "MAX_QUANTITY",
+    "CartLinePublic",
+    "CartLineUpdate",
+    "CartPublic",
+    "CheckoutCreate",
+    "FailurePublic",
+    "Money",
+    "OrderItemPublic",
+    "OrderPublic",
+    "ShippingAddress",
+]
 
 MAX_QUANTITY = 99
-
-
-class Strict(BaseModel):
-    """A body that refuses unknown fields."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Money(BaseModel):
-    """An amount in minor units of a currency."""
-
-    amount: int
-    currency: str
 
 
 class CartLineUpdate(Strict):
@@ -53,16 +63,11 @@ class ShippingAddress(Strict):
     """Where the order goes."""
 
     name: str = Field(min_length=1, max_length=200)
-    line1: str = Field(min_length=1, max_length=200)
-    line2: str | None = Field(default=None, max_length=200)
-    city: str = Field(min_length=1, max_length=100)
-    postal_code: str = Field(min_length=1, max_length=20)
-    country: str = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
-
-    @field_validator("country")
-    @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
+    line1: AddressLine
+    line2: SecondAddressLine = None
+    city: City
+    postal_code: PostalCode
+    country: Country
 
 
 class CheckoutCreate(Strict):

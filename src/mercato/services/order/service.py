@@ -13,25 +13,19 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
 
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import Conflict, IdempotencyKeyReused, NotFound, ValidationFailed
-from mercato.platform.pagination import InvalidCursor, PageRequest
+from mercato.platform.pagination import PageRequest, created_before
 from mercato.services.order import repository
 from mercato.services.order.clients import ProductCatalog, ProductSnapshot
+from mercato.services.order.lifecycle import CheckoutAnswer, OrderStatus
 from mercato.services.order.models import CartLine, CheckoutRequest, Order, OrderItem
-from mercato.services.order.saga import (
-    CANCELLED,
-    PENDING,
-    RESERVE,
-    SOURCE,
-    Saga,
-    order_event_data,
-)
+from mercato.services.order.saga import Saga, answer_checkouts, publish_recorded
 from mercato.services.order.schemas import (
     CartLinePublic,
     CartPublic,
@@ -54,15 +48,6 @@ class Viewer:
     def may_see(self, order: Order) -> bool:
         """Tells whether the order is the viewer's to see."""
         return self.user_id is None or order.user_id == self.user_id
-
-
-@dataclass(frozen=True)
-class CheckoutResponse:
-    """The HTTP answer to a checkout: stored with the key, replayed for repeats."""
-
-    status: int
-    body: dict[str, Any]
-    replayed: bool
 
 
 class ProductNotFound(NotFound):
@@ -225,7 +210,7 @@ class Orders:
         key: str,
         shipping_address: dict[str, Any],
         payment_method_id: uuid.UUID,
-    ) -> CheckoutResponse:
+    ) -> CheckoutAnswer:
         """Checks out the cart once per Idempotency-Key and runs the saga as far as it goes."""
         fingerprint = _fingerprint(
             {"shipping_address": shipping_address, "payment_method_id": str(payment_method_id)}
@@ -253,9 +238,7 @@ class Orders:
                 known = await repository.checkout_request(uow.session, user_id, key)
                 assert known is not None
                 return _replay(known, fingerprint)
-            await uow.publish(
-                "order.created", order_event_data(order), subject=order.id, source=SOURCE
-            )
+            await publish_recorded(uow, order)
             await uow.commit()
         log.info("order created", extra={"order_id": str(order.id)})
         self._saga.reached(order)
@@ -270,20 +253,16 @@ class Orders:
                 exc_info=True,
                 extra={"order_id": str(order.id)},
             )
-        status = 202 if order.status == PENDING else 201
-        body = order_document(order)
         async with self._uow() as uow:
-            completed = await repository.complete_checkout_requests(
-                uow.session, order_id=order.id, status=status, body=body, now=utcnow()
-            )
+            answer = await answer_checkouts(uow.session, order, order_document, now=utcnow())
             await uow.commit()
-            if completed:
-                return CheckoutResponse(status, body, replayed=False)
+            if answer is not None:
+                return answer
             # The saga stored the answer when the order settled: that one is the first.
             stored = await repository.checkout_request(uow.session, user_id, key)
         assert stored is not None
         assert stored.response_status is not None
-        return CheckoutResponse(stored.response_status, stored.response_body or {}, replayed=False)
+        return CheckoutAnswer(stored.response_status, stored.response_body or {})
 
     async def view(self, viewer: Viewer, order_id: uuid.UUID) -> Order:
         """One order the viewer may see; anything else is not found."""
@@ -295,21 +274,18 @@ class Orders:
 
     async def page(self, viewer: Viewer, request: PageRequest) -> list[Order]:
         """Orders the viewer may see, newest first (``limit + 1`` rows)."""
-        after = None
-        if request.after:
-            try:
-                after = (datetime.fromisoformat(request.after[0]), uuid.UUID(request.after[1]))
-            except (ValueError, IndexError, TypeError):
-                raise InvalidCursor() from None
         async with self._uow() as uow:
             return await repository.orders_page(
-                uow.session, user_id=viewer.user_id, limit=request.limit + 1, after=after
+                uow.session,
+                user_id=viewer.user_id,
+                limit=request.limit + 1,
+                after=created_before(request),
             )
 
     async def cancel(self, viewer: Viewer, order_id: uuid.UUID) -> Order:
         """Cancels a confirmed order: its stock goes back and its payment is refunded."""
         order = await self.view(viewer, order_id)
-        if order.status == CANCELLED:
+        if order.status == OrderStatus.CANCELLED:
             return order
         if not await self._saga.request_cancellation(order):
             raise OrderNotCancellable(f"A {order.status} order cannot be cancelled.")
@@ -349,22 +325,15 @@ class Orders:
                     quantity=line.quantity,
                 )
             )
-        return Order(
+        return Order.place(
             id=order_id,
             user_id=user_id,
-            status=PENDING,
-            step=RESERVE,
-            total_amount=sum(i.unit_amount * i.quantity for i in items),
+            items=items,
             currency=currency,
             shipping_address=shipping_address,
             payment_method_id=payment_method_id,
-            charge_key=f"order-{order_id}",
-            needs_refund=False,
-            attempts=0,
             lease_until=now + timedelta(seconds=self._settings.saga_lease_seconds),
-            created_at=now,
-            updated_at=now,
-            items=items,
+            now=now,
         )
 
 
@@ -383,7 +352,7 @@ def _fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _replay(known: CheckoutRequest, fingerprint: str) -> CheckoutResponse:
+def _replay(known: CheckoutRequest, fingerprint: str) -> CheckoutAnswer:
     if known.request_hash != fingerprint:
         raise IdempotencyKeyReused("This Idempotency-Key was used with a different request.")
     if known.response_status is None:
@@ -391,4 +360,4 @@ def _replay(known: CheckoutRequest, fingerprint: str) -> CheckoutResponse:
             "The first checkout with this Idempotency-Key is still running.",
             headers={"Retry-After": "1"},
         )
-    return CheckoutResponse(known.response_status, known.response_body or {}, replayed=True)
+    return CheckoutAnswer(known.response_status, known.response_body or {}, replayed=True)

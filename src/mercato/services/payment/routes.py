@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from mercato import catalog
 from mercato.catalog import API_PREFIX
-from mercato.platform.deps import IdempotencyKey, from_app_state
+from mercato.platform.deps import IdempotencyKey, Provided
 from mercato.platform.errors import Forbidden
-from mercato.platform.pagination import Page, PageRequestDep, page_of
+from mercato.platform.pagination import Page, PageRequestDep, newest_first, page_of
 from mercato.platform.security import CallingService, CurrentPrincipal, CurrentUser, ServiceOrAdmin
 from mercato.services.payment.models import Charge, Refund
 from mercato.services.payment.schemas import (
@@ -44,7 +44,6 @@ async def _viewer(request: Request, principal: CurrentPrincipal) -> Viewer:
     return Viewer(customer_id=principal.user_id)
 
 
-PaymentsDep = Annotated[Payments, from_app_state("payments")]
 ViewerDep = Annotated[Viewer, Depends(_viewer)]
 
 
@@ -75,7 +74,7 @@ def _refund_public(refund: Refund, currency: str) -> RefundPublic:
 
 @router.post("/methods", status_code=status.HTTP_201_CREATED)
 async def add_payment_method(
-    body: PaymentMethodCreate, user: CurrentUser, payments: PaymentsDep
+    body: PaymentMethodCreate, user: CurrentUser, payments: Provided[Payments]
 ) -> PaymentMethodPublic:
     """Adds a card; the shop keeps its brand, last four digits and expiry only."""
     method = await payments.add_payment_method(user.user_id, body.details())
@@ -84,7 +83,7 @@ async def add_payment_method(
 
 @router.get("/methods")
 async def my_payment_methods(
-    user: CurrentUser, page: PageRequestDep, payments: PaymentsDep
+    user: CurrentUser, page: PageRequestDep, payments: Provided[Payments]
 ) -> Page[PaymentMethodPublic]:
     """The caller's cards, newest first."""
     methods = await payments.payment_methods(user.user_id, page)
@@ -92,7 +91,7 @@ async def my_payment_methods(
         methods,
         page,
         PaymentMethodPublic.model_validate,
-        key=lambda m: (m.created_at.isoformat(), str(m.id)),
+        key=newest_first,
     )
 
 
@@ -101,7 +100,7 @@ async def create_charge(
     body: ChargeCreate,
     caller: CallingService,
     key: IdempotencyKey,
-    payments: PaymentsDep,
+    payments: Provided[Payments],
     response: Response,
 ) -> ChargePublic:
     """Charges a customer's card once per Idempotency-Key (services)."""
@@ -125,19 +124,17 @@ async def create_charge(
 async def list_charges(
     viewer: ViewerDep,
     page: PageRequestDep,
-    payments: PaymentsDep,
+    payments: Provided[Payments],
     order_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[ChargePublic]:
     """Charges newest first: the caller's own, or all for administrators and services."""
     charges = await payments.charges(viewer, page, order_id=order_id)
-    return page_of(
-        charges, page, _charge_public, key=lambda c: (c.created_at.isoformat(), str(c.id))
-    )
+    return page_of(charges, page, _charge_public, key=newest_first)
 
 
 @router.get("/charges/{charge_id}")
 async def get_charge(
-    charge_id: uuid.UUID, viewer: ViewerDep, payments: PaymentsDep
+    charge_id: uuid.UUID, viewer: ViewerDep, payments: Provided[Payments]
 ) -> ChargePublic:
     """One charge: its owner's, or any for administrators and services."""
     return _charge_public(await payments.view_charge(viewer, charge_id))
@@ -148,7 +145,7 @@ async def refund_charge(
     charge_id: uuid.UUID,
     body: RefundCreate,
     _: ServiceOrAdmin,
-    payments: PaymentsDep,
+    payments: Provided[Payments],
 ) -> RefundPublic:
     """Refunds part or all of what remains of a charge (services and administrators)."""
     refund = await payments.refund(

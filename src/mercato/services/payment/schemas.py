@@ -12,28 +12,21 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from mercato.contracts.payment import ChargeCreate, ChargePublic, RefundCreate, RefundPublic
 from mercato.platform.db import utcnow
+from mercato.platform.schemas import Amount, Money, Strict
 from mercato.services.payment import cards
 
-
-class Strict(BaseModel):
-    """A body that refuses unknown fields."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Money(BaseModel):
-    """An amount in minor units of a currency."""
-
-    amount: int
-    currency: str
-
-
-class Amount(Strict):
-    """A positive amount of money in a request."""
-
-    amount: int = Field(gt=0, le=10**12)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+__all__ = [
+    "Amount",
+    "ChargeCreate",
+    "ChargePublic",
+    "Money",
+    "PaymentMethodCreate",
+    "PaymentMethodPublic",
+    "RefundCreate",
+    "RefundPublic",
+]
 
 
 class PaymentMethodCreate(Strict):
@@ -90,44 +83,4 @@ class PaymentMethodPublic(BaseModel):
     last4: str
     exp_month: int
     exp_year: int
-    created_at: datetime
-
-
-class ChargeCreate(Strict):
-    """A charge a service asks for (the order saga)."""
-
-    order_id: uuid.UUID
-    amount: Amount
-    payment_method_id: uuid.UUID
-    customer_id: uuid.UUID
-
-
-class ChargePublic(BaseModel):
-    """A charge as the API shows it."""
-
-    id: uuid.UUID
-    order_id: uuid.UUID
-    customer_id: uuid.UUID
-    payment_method_id: uuid.UUID
-    status: str
-    decline_code: str | None
-    amount: Money
-    refunded: Money
-    created_at: datetime
-    updated_at: datetime
-
-
-class RefundCreate(Strict):
-    """A refund; without an amount, whatever remains refundable."""
-
-    amount: Amount | None = None
-
-
-class RefundPublic(BaseModel):
-    """A refund as the API shows it."""
-
-    id: uuid.UUID
-    charge_id: uuid.UUID
-    amount: Money
-    status: str
     created_at: datetime

@@ -15,11 +15,16 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import orjson
 
+from mercato.contracts.payment import (
+    ChargeSettled,
+    PaymentDeclined,
+    PaymentRefunded,
+    PaymentSucceeded,
+)
 from mercato.platform import faults
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import (
@@ -30,7 +35,8 @@ from mercato.platform.errors import (
     ValidationFailed,
 )
 from mercato.platform.metrics import Labelled
-from mercato.platform.pagination import InvalidCursor, PageRequest
+from mercato.platform.pagination import PageRequest, created_before
+from mercato.platform.schemas import Money
 from mercato.services.payment import repository
 from mercato.services.payment.cards import CardDetails, brand_of
 from mercato.services.payment.models import Charge, PaymentMethod, Refund
@@ -38,7 +44,6 @@ from mercato.services.payment.processor import SUCCEEDED, CardProcessor, Process
 from mercato.services.payment.settings import Settings
 
 log = logging.getLogger("mercato.payment")
-SOURCE = "payment"
 PROCESSING, DECLINED = "processing", "declined"
 RECOVERY_BATCH = 50
 
@@ -144,7 +149,7 @@ class Payments:
                 uow.session,
                 customer_id=customer_id,
                 limit=request.limit + 1,
-                after=_keyset(request),
+                after=created_before(request),
             )
 
     # -- charges ------------------------------------------------------------
@@ -233,7 +238,7 @@ class Payments:
                 customer_id=viewer.customer_id,
                 order_id=order_id,
                 limit=request.limit + 1,
-                after=_keyset(request),
+                after=created_before(request),
             )
 
     # -- refunds ------------------------------------------------------------
@@ -360,8 +365,8 @@ class Payments:
                 charge.status = result.outcome
                 charge.decline_code = result.decline_code
                 charge.updated_at = utcnow()
-                event = "payment.succeeded" if result.outcome == SUCCEEDED else "payment.declined"
-                await uow.publish(event, _charge_event(charge), subject=charge.id, source=SOURCE)
+                settled = PaymentSucceeded if result.outcome == SUCCEEDED else PaymentDeclined
+                await uow.publish(_settled(settled, charge), subject=charge.id)
                 await uow.commit()
                 if self._outcomes is not None:
                     self._outcomes.labels(outcome=result.outcome).inc()
@@ -377,39 +382,32 @@ class Payments:
                 refund.status = SUCCEEDED
                 refund.updated_at = utcnow()
                 await uow.publish(
-                    "payment.refunded",
-                    {
-                        "refund_id": str(refund.id),
-                        **_charge_event(charge),
-                        "amount": _money(refund.amount, charge.currency),
-                        "refunded_total": _money(charge.refunded_amount, charge.currency),
-                    },
+                    PaymentRefunded(
+                        refund_id=refund.id,
+                        charge_id=charge.id,
+                        order_id=charge.order_id,
+                        customer_id=charge.customer_id,
+                        amount=Money(amount=refund.amount, currency=charge.currency),
+                        status=charge.status,
+                        decline_code=charge.decline_code,
+                        refunded_total=Money(
+                            amount=charge.refunded_amount, currency=charge.currency
+                        ),
+                        charged=Money(amount=charge.amount, currency=charge.currency),
+                    ),
                     subject=charge.id,
-                    source=SOURCE,
                 )
                 await uow.commit()
         return refund
 
 
-def _money(amount: int, currency: str) -> dict[str, Any]:
-    return {"amount": amount, "currency": currency}
-
-
-def _charge_event(charge: Charge) -> dict[str, Any]:
-    return {
-        "charge_id": str(charge.id),
-        "order_id": str(charge.order_id),
-        "customer_id": str(charge.customer_id),
-        "amount": _money(charge.amount, charge.currency),
-        "status": charge.status,
-        "decline_code": charge.decline_code,
-    }
-
-
-def _keyset(request: PageRequest) -> tuple[datetime, uuid.UUID] | None:
-    if not request.after:
-        return None
-    try:
-        return datetime.fromisoformat(request.after[0]), uuid.UUID(request.after[1])
-    except (ValueError, IndexError, TypeError):
-        raise InvalidCursor() from None
+def _settled(kind: type[ChargeSettled], charge: Charge) -> ChargeSettled:
+    """The event of the processor's verdict on ``charge``."""
+    return kind(
+        charge_id=charge.id,
+        order_id=charge.order_id,
+        customer_id=charge.customer_id,
+        amount=Money(amount=charge.amount, currency=charge.currency),
+        status=charge.status,
+        decline_code=charge.decline_code,
+    )

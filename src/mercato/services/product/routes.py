@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, status
 
 from mercato.catalog import API_PREFIX
+from mercato.platform.deps import Provided
 from mercato.platform.errors import ValidationFailed
 from mercato.platform.pagination import Page, PageRequestDep, page_of
 from mercato.platform.security import AdminUser
@@ -28,15 +29,6 @@ from mercato.services.product.schemas import (
 from mercato.services.product.service import Catalog, Listed, ProductView
 
 router = APIRouter(prefix=API_PREFIX, tags=["product"])
-
-
-# async: FastAPI runs a plain def dependency in a worker thread, a hop per request.
-async def _catalog(request: Request) -> Catalog:
-    catalog: Catalog = request.app.state.catalog
-    return catalog
-
-
-CatalogDep = Annotated[Catalog, Depends(_catalog)]
 
 
 def _public(view: ProductView) -> ProductPublic:
@@ -61,7 +53,7 @@ def _public(view: ProductView) -> ProductPublic:
 
 
 @router.get("/categories")
-async def list_categories(page: PageRequestDep, catalog: CatalogDep) -> Page[CategoryPublic]:
+async def list_categories(page: PageRequestDep, catalog: Provided[Catalog]) -> Page[CategoryPublic]:
     """Every category, by slug."""
     rows = await catalog.categories(page)
     return page_of(rows, page, CategoryPublic.model_validate, key=lambda c: (c.slug,))
@@ -69,7 +61,7 @@ async def list_categories(page: PageRequestDep, catalog: CatalogDep) -> Page[Cat
 
 @router.post("/categories", status_code=status.HTTP_201_CREATED)
 async def create_category(
-    body: CategoryCreate, _: AdminUser, catalog: CatalogDep
+    body: CategoryCreate, _: AdminUser, catalog: Provided[Catalog]
 ) -> CategoryPublic:
     """Adds a category (administrators); 409 when the slug is taken."""
     return CategoryPublic.model_validate(
@@ -83,7 +75,7 @@ async def create_category(
 @router.get("/products")
 async def list_products(
     page: PageRequestDep,
-    catalog: CatalogDep,
+    catalog: Provided[Catalog],
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     category: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     min_price: Annotated[int | None, Query(ge=0)] = None,
@@ -124,13 +116,15 @@ def _category_reference(reference: str | None) -> tuple[uuid.UUID | None, str | 
 
 
 @router.get("/products/{product_id}")
-async def product_by_id(product_id: uuid.UUID, catalog: CatalogDep) -> ProductPublic:
+async def product_by_id(product_id: uuid.UUID, catalog: Provided[Catalog]) -> ProductPublic:
     """One product, inactive ones included (they say ``active: false``)."""
     return _public(await catalog.view(product_id))
 
 
 @router.post("/products", status_code=status.HTTP_201_CREATED)
-async def create_product(body: ProductCreate, _: AdminUser, catalog: CatalogDep) -> ProductPublic:
+async def create_product(
+    body: ProductCreate, _: AdminUser, catalog: Provided[Catalog]
+) -> ProductPublic:
     """Adds a product (administrators); 409 when the SKU is taken."""
     view = await catalog.create_product(
         sku=body.sku,
@@ -147,21 +141,23 @@ async def create_product(body: ProductCreate, _: AdminUser, catalog: CatalogDep)
 
 @router.patch("/products/{product_id}")
 async def update_product(
-    product_id: uuid.UUID, body: ProductUpdate, _: AdminUser, catalog: CatalogDep
+    product_id: uuid.UUID, body: ProductUpdate, _: AdminUser, catalog: Provided[Catalog]
 ) -> ProductPublic:
     """Changes a product (administrators); absent fields stay as they are."""
     return _public(await catalog.update_product(product_id, body.model_dump(exclude_unset=True)))
 
 
 @router.delete("/products/{product_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def deactivate_product(product_id: uuid.UUID, _: AdminUser, catalog: CatalogDep) -> None:
+async def deactivate_product(
+    product_id: uuid.UUID, _: AdminUser, catalog: Provided[Catalog]
+) -> None:
     """Takes a product off sale (administrators); it stays readable by id."""
     await catalog.deactivate_product(product_id)
 
 
 @router.post("/products/{product_id}/images")
 async def start_image_upload(
-    product_id: uuid.UUID, body: ImageUploadRequest, _: AdminUser, catalog: CatalogDep
+    product_id: uuid.UUID, body: ImageUploadRequest, _: AdminUser, catalog: Provided[Catalog]
 ) -> ImageUploadPublic:
     """A presigned URL to upload a picture; the product lists it once it is uploaded."""
     image_id, upload = await catalog.start_image_upload(

@@ -3,33 +3,38 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from mercato.contracts.product import (
+    CategoryPublic,
+    ImagePublic,
+    Money,
+    ProductPublic,
+    RatingPublic,
+)
+from mercato.platform.schemas import Strict
+
+__all__ = [
+    "SKU_PATTERN",
+    "SLUG_PATTERN",
+    "CategoryCreate",
+    "CategoryPublic",
+    "ImagePublic",
+    "ImageUploadPublic",
+    "ImageUploadRequest",
+    "Money",
+    "ProductCreate",
+    "ProductPublic",
+    "ProductSort",
+    "ProductUpdate",
+    "RatingPublic",
+]
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-MAX_AMOUNT = 10**12
-
-
-class Strict(BaseModel):
-    """A body that refuses unknown fields."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Money(Strict):
-    """An amount in minor units (cents) of an ISO 4217 currency."""
-
-    amount: int = Field(gt=0, le=MAX_AMOUNT, description="minor units, e.g. cents")
-    currency: str = Field(pattern=r"^[A-Za-z]{3}$")
-
-    @field_validator("currency")
-    @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
 
 
 class CategoryCreate(Strict):
@@ -37,16 +42,6 @@ class CategoryCreate(Strict):
 
     slug: str = Field(pattern=SLUG_PATTERN, max_length=100)
     name: str = Field(min_length=1, max_length=200)
-
-
-class CategoryPublic(BaseModel):
-    """A category as the API shows it."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    slug: str
-    name: str
 
 
 def _attributes_size(value: dict[str, Any]) -> dict[str, Any]:
@@ -93,38 +88,6 @@ class ProductUpdate(Strict):
             if getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
-
-
-class ImagePublic(BaseModel):
-    """An uploaded picture, with a short-lived download URL."""
-
-    id: uuid.UUID
-    url: str
-    content_type: str
-
-
-class RatingPublic(BaseModel):
-    """The average of the visible reviews' ratings."""
-
-    average: float | None
-    count: int
-
-
-class ProductPublic(BaseModel):
-    """A product as the API shows it."""
-
-    id: uuid.UUID
-    sku: str
-    name: str
-    description: str
-    price: Money
-    category: CategoryPublic | None
-    images: list[ImagePublic]
-    rating: RatingPublic
-    active: bool
-    attributes: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
 
 
 class ProductSort(StrEnum):

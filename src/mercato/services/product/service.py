@@ -11,18 +11,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from mercato.contracts.product import (
+    ProductChanged,
+    ProductCreated,
+    ProductDeactivated,
+    ProductUpdated,
+)
+from mercato.contracts.review import ReviewState
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import Conflict, NotFound, ValidationFailed
 from mercato.platform.events import Event
 from mercato.platform.pagination import InvalidCursor, PageRequest
 from mercato.platform.s3 import ObjectStore, PresignedUpload, UploadPolicy
+from mercato.platform.schemas import Money
 from mercato.services.product import repository
 from mercato.services.product.models import Category, Product, ProductImage
 from mercato.services.product.repository import Listing
 from mercato.services.product.schemas import ProductSort
 from mercato.services.product.settings import Settings
 
-SOURCE = "product"
 # A pending image whose upload window closed this long ago without an object is dropped.
 ABANDONED_UPLOAD_GRACE = timedelta(minutes=5)
 
@@ -78,52 +85,38 @@ class Listed:
     rank: float | None
 
 
-def _event_data(product: Product) -> dict[str, Any]:
-    return {
-        "product_id": str(product.id),
-        "sku": product.sku,
-        "name": product.name,
-        "price": {"amount": product.price_amount, "currency": product.currency},
-        "active": product.active,
-    }
+def _changed(kind: type[ProductChanged], product: Product) -> ProductChanged:
+    """The event ``kind`` of ``product`` as it now stands."""
+    return kind(
+        product_id=product.id,
+        sku=product.sku,
+        name=product.name,
+        price=Money(amount=product.price_amount, currency=product.currency),
+        active=product.active,
+    )
 
 
-async def apply_review(event: Event, uow: UnitOfWork) -> None:
+async def apply_review(event: Event[ReviewState], uow: UnitOfWork) -> None:
     """Handles ``review.*``: keeps the review's newest state and recounts the product's rating.
 
     Events carry the review's full state, so a redelivery or an older state arriving late
-    changes nothing.
+    changes nothing. One that breaks its contract never gets here (see the dead letters).
     """
-    data = event.data
-    try:
-        review_id = uuid.UUID(str(data["review_id"]))
-        product_id = uuid.UUID(str(data["product_id"]))
-        rating = int(data["rating"])
-        visible = bool(data["visible"])
-        updated_at = datetime.fromisoformat(str(data["updated_at"]))
-        if not 1 <= rating <= 5 or updated_at.tzinfo is None:
-            raise ValueError("rating out of range or naive time")
-    except (KeyError, TypeError, ValueError):
-        # Retrying cannot mend it: say so loudly and let the inbox mark it handled.
-        log.error(
-            "ignoring a malformed review event",
-            extra={"event_id": str(event.id), "event_type": event.type},
-        )
-        return
+    review = event.payload
     deleted = event.type == "review.deleted"
     kept = await repository.remember_review(
         uow.session,
-        review_id=review_id,
-        product_id=product_id,
-        rating=rating,
-        visible=visible and not deleted,
+        review_id=review.review_id,
+        product_id=review.product_id,
+        rating=review.rating,
+        visible=review.visible and not deleted,
         deleted=deleted,
-        updated_at=updated_at,
+        updated_at=review.updated_at,
     )
     # Locking the product first serializes concurrent recounts, and the recount's own
     # statement then sees every review committed before the lock was granted.
-    if kept and await repository.lock_product(uow.session, product_id):
-        await repository.recount_rating(uow.session, product_id)
+    if kept and await repository.lock_product(uow.session, review.product_id):
+        await repository.recount_rating(uow.session, review.product_id)
 
 
 class PictureUrls:
@@ -245,9 +238,7 @@ class Catalog:
                     product_id=str(existing) if existing else None,
                 )
             product = await self._load(uow, product_id)
-            await uow.publish(
-                "product.created", _event_data(product), subject=product.id, source=SOURCE
-            )
+            await uow.publish(_changed(ProductCreated, product), subject=product.id)
             await uow.commit()
         return self._view(product)
 
@@ -269,12 +260,8 @@ class Catalog:
             if changed:
                 product.updated_at = utcnow()
                 await uow.session.flush()
-                event = (
-                    "product.deactivated"
-                    if was_active and not product.active
-                    else "product.updated"
-                )
-                await uow.publish(event, _event_data(product), subject=product.id, source=SOURCE)
+                event = ProductDeactivated if was_active and not product.active else ProductUpdated
+                await uow.publish(_changed(event, product), subject=product.id)
                 await uow.commit()
         return self._view(product)
 
@@ -286,9 +273,7 @@ class Catalog:
                 return
             product.active = False
             product.updated_at = utcnow()
-            await uow.publish(
-                "product.deactivated", _event_data(product), subject=product.id, source=SOURCE
-            )
+            await uow.publish(_changed(ProductDeactivated, product), subject=product.id)
             await uow.commit()
 
     async def view(self, product_id: uuid.UUID) -> ProductView:

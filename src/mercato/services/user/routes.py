@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
 from fastapi import APIRouter, status
 
 from mercato.catalog import API_PREFIX
-from mercato.platform.deps import from_app_state
-from mercato.platform.pagination import Page, PageRequestDep, page_of
+from mercato.platform.deps import Provided
+from mercato.platform.pagination import Page, PageRequestDep, newest_first, page_of
 from mercato.platform.security import AdminUser, CurrentUser
 from mercato.services.user.schemas import (
     AddressCreate,
@@ -22,9 +21,6 @@ from mercato.services.user.schemas import (
 from mercato.services.user.service import Profiles, ProfileView
 
 router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["user"])
-
-
-ProfilesDep = Annotated[Profiles, from_app_state("profiles")]
 
 
 def _public(view: ProfileView) -> ProfilePublic:
@@ -41,14 +37,14 @@ def _public(view: ProfileView) -> ProfilePublic:
 
 
 @router.get("/me")
-async def my_profile(user: CurrentUser, profiles: ProfilesDep) -> ProfilePublic:
+async def my_profile(user: CurrentUser, profiles: Provided[Profiles]) -> ProfilePublic:
     """The caller's profile."""
     return _public(await profiles.view(user.user_id))
 
 
 @router.patch("/me")
 async def update_my_profile(
-    body: ProfileUpdate, user: CurrentUser, profiles: ProfilesDep
+    body: ProfileUpdate, user: CurrentUser, profiles: Provided[Profiles]
 ) -> ProfilePublic:
     """Changes the caller's name or phone."""
     return _public(await profiles.update(user.user_id, name=body.name, phone=body.phone))
@@ -56,7 +52,7 @@ async def update_my_profile(
 
 @router.post("/me/addresses", status_code=status.HTTP_201_CREATED)
 async def add_address(
-    body: AddressCreate, user: CurrentUser, profiles: ProfilesDep
+    body: AddressCreate, user: CurrentUser, profiles: Provided[Profiles]
 ) -> AddressPublic:
     """Adds a postal address."""
     address = await profiles.add_address(user.user_id, **body.model_dump())
@@ -64,14 +60,16 @@ async def add_address(
 
 
 @router.delete("/me/addresses/{address_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_address(address_id: uuid.UUID, user: CurrentUser, profiles: ProfilesDep) -> None:
+async def remove_address(
+    address_id: uuid.UUID, user: CurrentUser, profiles: Provided[Profiles]
+) -> None:
     """Deletes one of the caller's addresses."""
     await profiles.remove_address(user.user_id, address_id)
 
 
 @router.post("/me/avatar")
 async def start_avatar_upload(
-    body: AvatarUploadRequest, user: CurrentUser, profiles: ProfilesDep
+    body: AvatarUploadRequest, user: CurrentUser, profiles: Provided[Profiles]
 ) -> PresignedUploadPublic:
     """A presigned URL to upload a new avatar; it shows on the profile once uploaded."""
     upload = await profiles.start_avatar_upload(
@@ -83,7 +81,7 @@ async def start_avatar_upload(
 @router.get("")
 @router.get("/", include_in_schema=False)
 async def list_profiles(
-    _: AdminUser, page: PageRequestDep, profiles: ProfilesDep
+    _: AdminUser, page: PageRequestDep, profiles: Provided[Profiles]
 ) -> Page[ProfilePublic]:
     """Every profile, newest first (administrators)."""
     views = await profiles.page(page)
@@ -91,11 +89,13 @@ async def list_profiles(
         views,
         page,
         _public,
-        key=lambda v: (v.profile.created_at.isoformat(), str(v.profile.id)),
+        key=lambda v: newest_first(v.profile),
     )
 
 
 @router.get("/{user_id}")
-async def profile_by_id(user_id: uuid.UUID, _: AdminUser, profiles: ProfilesDep) -> ProfilePublic:
+async def profile_by_id(
+    user_id: uuid.UUID, _: AdminUser, profiles: Provided[Profiles]
+) -> ProfilePublic:
     """One profile (administrators)."""
     return _public(await profiles.view(user_id))

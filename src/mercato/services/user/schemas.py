@@ -5,13 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-
-class Strict(BaseModel):
-    """A body that refuses unknown fields."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+from mercato.platform.schemas import (
+    AddressLine,
+    City,
+    Country,
+    PostalCode,
+    SecondAddressLine,
+    Strict,
+)
 
 
 class ProfileUpdate(Strict):
@@ -25,16 +28,11 @@ class AddressCreate(Strict):
     """A new postal address."""
 
     label: str | None = Field(default=None, max_length=100)
-    line1: str = Field(min_length=1, max_length=200)
-    line2: str | None = Field(default=None, max_length=200)
-    city: str = Field(min_length=1, max_length=100)
-    postal_code: str = Field(min_length=1, max_length=20)
-    country: str = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
-
-    @field_validator("country")
-    @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
+    line1: AddressLine
+    line2: SecondAddressLine = None
+    city: City
+    postal_code: PostalCode
+    country: Country
 
 
 class AddressPublic(BaseModel):

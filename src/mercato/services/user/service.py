@@ -6,18 +6,17 @@ import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
+from mercato.contracts.auth import UserRegistered
+from mercato.contracts.user import UserUpdated
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import NotFound
 from mercato.platform.events import Event
-from mercato.platform.pagination import InvalidCursor, PageRequest
+from mercato.platform.pagination import PageRequest, created_before
 from mercato.platform.s3 import ObjectStore, PresignedUpload, UploadPolicy
 from mercato.services.user import repository
 from mercato.services.user.models import Address, Profile
 from mercato.services.user.settings import Settings
-
-SOURCE = "user"
 
 
 @dataclass(frozen=True)
@@ -34,14 +33,14 @@ class ProfileNotFound(NotFound):
     slug, title = "profile-not-found", "Profile not found"
 
 
-async def create_profile(event: Event, uow: UnitOfWork) -> None:
+async def create_profile(event: Event[UserRegistered], uow: UnitOfWork) -> None:
     """Handles ``user.registered``: creates the profile, once, whatever the redeliveries."""
-    data = event.data
+    registered = event.payload
     await repository.create_profile_once(
         uow.session,
-        user_id=uuid.UUID(data["user_id"]),
-        email=data["email"],
-        name=data.get("name") or "",
+        user_id=registered.user_id,
+        email=registered.email,
+        name=registered.name,
         now=utcnow(),
     )
 
@@ -89,12 +88,7 @@ class Profiles:
                 profile.phone = changed["phone"] = phone
             if changed:
                 profile.updated_at = utcnow()
-                await uow.publish(
-                    "user.updated",
-                    {"user_id": str(user_id), "changed": changed},
-                    subject=user_id,
-                    source=SOURCE,
-                )
+                await uow.publish(UserUpdated(user_id=user_id, changed=changed), subject=user_id)
                 await uow.commit()
         return self._view(profile)
 
@@ -139,12 +133,7 @@ class Profiles:
 
     async def page(self, request: PageRequest) -> list[ProfileView]:
         """Profiles for administrators, newest first (``limit + 1`` rows)."""
-        after = None
-        if request.after:
-            try:
-                after = (datetime.fromisoformat(request.after[0]), uuid.UUID(request.after[1]))
-            except (ValueError, IndexError, TypeError):
-                raise InvalidCursor() from None
+        after = created_before(request)
         async with self._uow() as uow:
             rows = await repository.profiles_page(uow.session, limit=request.limit + 1, after=after)
         return [self._view(p) for p in rows]

@@ -1,0 +1,48 @@
+"""review's contracts: the events product keeps its rating aggregate from.
+
+The review service is not built yet; these payloads are what product reads today, so the
+service will be written to publish exactly them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from pydantic import AwareDatetime, Field
+
+from mercato.platform.envelope import EventPayload
+
+
+class ReviewState(EventPayload):
+    """A review's full state when it changed: a late or repeated event changes nothing."""
+
+    review_id: uuid.UUID
+    product_id: uuid.UUID
+    rating: int = Field(ge=1, le=5)
+    visible: bool
+    updated_at: AwareDatetime
+
+
+class ReviewCreated(ReviewState):
+    """A verified buyer reviewed a product."""
+
+    event_type: ClassVar[str] = "review.created"
+
+
+class ReviewUpdated(ReviewState):
+    """A review's rating or text changed."""
+
+    event_type: ClassVar[str] = "review.updated"
+
+
+class ReviewHidden(ReviewState):
+    """A moderator hid a review."""
+
+    event_type: ClassVar[str] = "review.hidden"
+
+
+class ReviewDeleted(ReviewState):
+    """A review was deleted."""
+
+    event_type: ClassVar[str] = "review.deleted"
