@@ -66,14 +66,19 @@ async function signOut() {
 async function render() {
   const { parts, params } = currentRoute();
   const page = routes[parts[0] || ""] || notFoundPage;
-  const search = document.getElementById("search");
-  if (parts[0] !== undefined && parts[0] !== "") search.value = "";
+  if (parts[0] !== undefined && parts[0] !== "") showSearched("");
   try {
     await page(parts.slice(1), params);
   } catch (error) {
     replace(main, h("h1", {}, "Something went wrong"), notice("error", describe(error)));
   }
   focusHeading(main);
+}
+
+/** Shows what the page searched for, unless the customer is typing a new search. */
+function showSearched(q) {
+  const search = document.getElementById("search");
+  if (document.activeElement !== search) search.value = q;
 }
 
 function notFoundPage() {
@@ -84,7 +89,7 @@ function notFoundPage() {
 
 async function catalogPage(_, params) {
   const q = params.get("q") || "";
-  document.getElementById("search").value = q;
+  showSearched(q);
   const categories = await api.get("/categories").catch(() => ({ items: [] }));
   const list = h("ul", { class: "products", "aria-label": "Products" });
   const more = h("div", { class: "more" });
