@@ -181,6 +181,7 @@ _SERVICES: tuple[Service, ...] = (
             "order.failed",
             "order.cancelled",
             "order.refunded",
+            "order.cart_item_added",
         ),
         consumes=("payment.refunded",),
         route_prefixes=(_api("/cart"), _api("/orders")),
