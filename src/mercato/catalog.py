@@ -195,6 +195,22 @@ _SERVICES: tuple[Service, ...] = (
         publishes=("payment.succeeded", "payment.declined", "payment.refunded"),
         route_prefixes=(_api("/payments"),),
     ),
+    Service(
+        name="analytics",
+        summary="Event-fed reports: sales, funnel, top products, new users",
+        port=8109,
+        database="mercato_analytics",
+        consumes=(
+            "order.created",
+            "order.confirmed",
+            "order.failed",
+            "order.cancelled",
+            "order.refunded",
+            "order.cart_item_added",
+            "user.registered",
+        ),
+        route_prefixes=(_api("/analytics"),),
+    ),
 )
 
 SERVICES: dict[str, Service] = {s.name: s for s in _SERVICES}
