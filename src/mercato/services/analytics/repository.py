@@ -12,7 +12,6 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercato.services.analytics.models import (
-    Base,
     CartDay,
     DailyFunnel,
     DailyProductSales,
@@ -23,7 +22,7 @@ from mercato.services.analytics.models import (
 
 async def _add(
     session: AsyncSession,
-    model: type[Base],
+    model: type[Any],
     key: dict[str, Any],
     counts: dict[str, int],
     *,
@@ -120,7 +119,7 @@ async def sales(
 
 async def top_products(
     session: AsyncSession, first: date, last: date, currency: str, limit: int
-) -> Sequence[Row[Any]]:
+) -> Sequence[Row[uuid.UUID, str, str, int, int]]:
     """The products that sold most units over the period, with the name they sold under last."""
     sold = func.sum(DailyProductSales.quantity)
     revenue = func.sum(DailyProductSales.revenue_amount)
@@ -129,10 +128,8 @@ async def top_products(
         await session.execute(
             select(
                 DailyProductSales.product_id,
-                array_agg(aggregate_order_by(DailyProductSales.sku, newest_first))[1].label("sku"),
-                array_agg(aggregate_order_by(DailyProductSales.name, newest_first))[1].label(
-                    "name"
-                ),
+                _newest(DailyProductSales.sku, newest_first).label("sku"),
+                _newest(DailyProductSales.name, newest_first).label("name"),
                 sold.label("quantity"),
                 revenue.label("revenue_amount"),
             )
@@ -148,8 +145,13 @@ async def top_products(
     ).all()
 
 
-async def funnel(session: AsyncSession, first: date, last: date) -> Row[Any]:
-    """The period's order counts, summed over its days (zeros when it has none)."""
+def _newest(column: Any, order: Any) -> Any:
+    """The value of ``column`` on the first row in ``order`` (PostgreSQL has no first())."""
+    return array_agg(aggregate_order_by(column, order))[1]  # type: ignore[no-untyped-call]
+
+
+async def funnel(session: AsyncSession, first: date, last: date) -> dict[str, int]:
+    """The period's order counts by name, summed over its days (zeros when it has none)."""
     columns = (
         DailyFunnel.orders_created,
         DailyFunnel.orders_confirmed,
@@ -157,13 +159,14 @@ async def funnel(session: AsyncSession, first: date, last: date) -> Row[Any]:
         DailyFunnel.orders_cancelled,
         DailyFunnel.orders_refunded,
     )
-    return (
+    sums = (
         await session.execute(
             select(*(func.coalesce(func.sum(c), 0).label(c.key) for c in columns)).where(
                 DailyFunnel.day.between(first, last)
             )
         )
     ).one()
+    return {name: int(value) for name, value in sums._mapping.items()}
 
 
 async def carts(session: AsyncSession, first: date, last: date) -> int:

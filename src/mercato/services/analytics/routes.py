@@ -26,7 +26,9 @@ from mercato.services.analytics.service import Period, Reports
 router = APIRouter(prefix=f"{API_PREFIX}/analytics", tags=["analytics"])
 
 # A report answers JSON, or CSV with ``?format=csv``.
-CSV = {200: {"content": {"text/csv": {}}, "description": "The report (JSON or CSV)."}}
+CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "The report (JSON or CSV)."}
+}
 
 
 async def _period(

@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from mercato.contracts.auth import UserRegistered
 from mercato.contracts.order import CartItemAdded, OrderState
 from mercato.platform.db import UnitOfWork, utcnow
+from mercato.platform.envelope import Event
 from mercato.platform.errors import ValidationFailed
-from mercato.platform.events import Event
 from mercato.services.analytics import repository
 from mercato.services.analytics.schemas import Funnel, Money, NewUsersDay, SalesDay, TopProduct
 from mercato.services.analytics.settings import Settings
@@ -186,11 +185,9 @@ class Reports:
     async def funnel(self, period: Period) -> Funnel:
         """The period's carts and orders at each step."""
         async with self._uow() as uow:
-            counts: dict[str, Any] = dict(
-                (await repository.funnel(uow.session, period.first, period.last))._mapping
-            )
+            counts = await repository.funnel(uow.session, period.first, period.last)
             carts = await repository.carts(uow.session, period.first, period.last)
-        return Funnel(carts=carts, **{name: int(value) for name, value in counts.items()})
+        return Funnel(carts=carts, **counts)
 
     async def new_users(self, period: Period) -> list[NewUsersDay]:
         """Every day of the period with the accounts registered on it."""

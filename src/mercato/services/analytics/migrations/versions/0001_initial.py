@@ -24,11 +24,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _counter(name: str) -> sa.Column:
+def _counter(name: str) -> sa.Column[int]:
     return sa.Column(name, sa.Integer(), server_default=sa.text("0"), nullable=False)
 
 
-def _amount(name: str) -> sa.Column:
+def _amount(name: str) -> sa.Column[int]:
     return sa.Column(name, sa.BigInteger(), server_default=sa.text("0"), nullable=False)
 
 
