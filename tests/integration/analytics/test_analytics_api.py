@@ -294,6 +294,14 @@ async def test_reports_are_for_administrators_only(harness):
         anonymous = await analytics.client.get(f"{ANALYTICS}{report}")
         assert anonymous.status_code == 401, report
         assert anonymous.headers["content-type"] == "application/problem+json"
+        # Who asks is checked before what is asked.
+        bad_period = {"from": "2026-11-22", "to": "2026-11-21"}
+        assert (
+            await analytics.client.get(f"{ANALYTICS}{report}", params=bad_period)
+        ).status_code == 401
+        assert (
+            await analytics.client.get(f"{ANALYTICS}{report}", params=bad_period, headers=shopper)
+        ).status_code == 403
         refused = await analytics.client.get(f"{ANALYTICS}{report}", headers=shopper)
         assert refused.status_code == 403, report
         assert refused.headers["content-type"] == "application/problem+json"

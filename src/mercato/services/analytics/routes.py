@@ -48,10 +48,12 @@ PeriodDep = Annotated[Period, Depends(_period)]
 FormatDep = Annotated[ReportFormat, Query()]
 
 
-def _answer(model: type[BaseModel], rows: Sequence[BaseModel], form: ReportFormat) -> Any:
+def _answer(model: type[BaseModel], report: Any, form: ReportFormat) -> Any:
+    """The report as JSON, or as CSV rows (one row for a report that is one object)."""
     if form is ReportFormat.csv:
+        rows: Sequence[BaseModel] = report if isinstance(report, list) else [report]
         return Response(csv_of(model, rows), media_type="text/csv")
-    return rows
+    return report
 
 
 @router.get("/sales", response_model=list[SalesDay], responses=CSV)
@@ -86,8 +88,7 @@ async def funnel(
     format: FormatDep = ReportFormat.json,
 ) -> Any:
     """Carts and orders at each step over the period."""
-    counts = await reports.funnel(period)
-    return _answer(Funnel, [counts], format) if format is ReportFormat.csv else counts
+    return _answer(Funnel, await reports.funnel(period), format)
 
 
 @router.get("/users", response_model=list[NewUsersDay], responses=CSV)
