@@ -194,6 +194,24 @@ _SERVICES: tuple[Service, ...] = (
         publishes=("payment.succeeded", "payment.declined", "payment.refunded"),
         route_prefixes=(_api("/payments"),),
     ),
+    Service(
+        name="notification",
+        summary="Email (SMTP) and in-app notifications from events",
+        port=8107,
+        database="mercato_notification",
+        consumes=(
+            "user.registered",
+            "user.updated",
+            "auth.roles_changed",
+            "order.confirmed",
+            "order.failed",
+            "order.cancelled",
+            "order.refunded",
+            "inventory.low_stock",
+        ),
+        route_prefixes=(_api("/notifications"),),
+        smtp=True,
+    ),
 )
 
 SERVICES: dict[str, Service] = {s.name: s for s in _SERVICES}
