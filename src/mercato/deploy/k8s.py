@@ -183,7 +183,16 @@ def env_from(service: Deployable) -> list[Obj]:
     ]
     if service.secret_env:
         sources.append({"secretRef": {"name": f"{service.name}-secrets"}})
+    if service.spec.smtp:
+        # Last, so its MERCATO_SMTP_HOST/PORT win over the ConfigMap's in-cluster default.
+        sources.append({"secretRef": {"name": smtp_secret(service)}})
     return sources
+
+
+def smtp_secret(service: Deployable) -> str:
+    """Secret of a mail-sending service's SMTP relay: MERCATO_SMTP_HOST, _PORT, _USERNAME and
+    _PASSWORD (stg, prod: from Secrets Manager; dev: credentials only, the host from config)."""
+    return f"{service.name}-smtp"
 
 
 def deployment(service: Deployable) -> Obj:
@@ -985,6 +994,9 @@ def external_secrets() -> Files:
     objects = [
         external_secret(f"{s.name}-secrets", s.name) for s in model.services() if s.secret_env
     ]
+    objects += [
+        external_secret(smtp_secret(s), smtp_secret(s)) for s in model.services() if s.spec.smtp
+    ]
     objects.append(external_secret("minio-credentials", "minio"))
     path = f"{ROOT}/components/external-secrets"
     return {
@@ -1013,6 +1025,16 @@ def dev_secrets() -> list[Obj]:
         }
     ]
     for service in model.services():
+        if service.spec.smtp:
+            generated.append(
+                {
+                    "name": smtp_secret(service),
+                    "literals": [
+                        "MERCATO_SMTP_USERNAME=mercato-dev",
+                        f"MERCATO_SMTP_PASSWORD={dev_secret_value('smtp-password')}",
+                    ],
+                }
+            )
         if not service.secret_env:
             continue
         values = {

@@ -63,7 +63,8 @@ class MailCounters:
 def message_domain(sender: str) -> str:
     """The domain of the From address, which Message-IDs are made under."""
     _, address = parseaddr(sender)
-    return address.rpartition("@")[2] or "mercato.localhost"
+    domain = address.rpartition("@")[2] if "@" in address else ""
+    return domain or "mercato.localhost"
 
 
 class Notifier:
