@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from mercato.runner.engines import SmtpSink, free_port
@@ -374,3 +375,67 @@ async def _column(running: RunningService, sql: str) -> list[Any]:
     database = running.app.state.platform.database
     async with database.sessionmaker() as session:
         return list((await session.scalars(text(sql))).all())
+
+
+class Refusing:
+    """An aiosmtpd handler refusing every message for good."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        return "550 5.1.1 Mailbox unavailable"
+
+
+async def test_mail_a_relay_keeps_refusing_is_given_up_and_counted(harness: Harness):
+    from aiosmtpd.controller import Controller
+
+    port = free_port()
+    relay = Controller(Refusing(), hostname="127.0.0.1", port=port)
+    relay.start()
+    try:
+        await harness.start("auth")
+        notification = await harness.start(
+            "notification",
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            mail_poll_seconds=0.2,
+            mail_retry_base_seconds=0.1,
+            mail_retry_max_seconds=0.2,
+            mail_max_refusals=2,
+        )
+        user_id = uuid.uuid4()
+        registered = envelope(
+            "user.registered",
+            {"user_id": str(user_id), "email": "gone@example.com", "name": "Gone", "roles": []},
+        )
+        await publish_events(harness, [registered])
+        failed = "SELECT count(*) FROM outgoing_mail WHERE status = 'failed'"
+        assert await eventually(lambda: scalar(notification, failed), "the mail given up") == 1
+        attempts, refusals, error = await _row(
+            notification, "SELECT attempts, refusals, last_error FROM outgoing_mail"
+        )
+        assert (attempts, refusals) == (2, 2)
+        assert error.startswith("550")
+        exposition = (await notification.client.get("/metrics")).text
+        assert sample(exposition, "mercato_notification_mail_failed_total", reason="refused") == 1
+        assert (
+            sample(exposition, "mercato_notification_mail_attempt_failures_total", kind="refused")
+            == 2
+        )
+        # The in-app notification stands whatever became of the email.
+        assert await scalar(notification, "SELECT count(*) FROM notifications") == 1
+    finally:
+        relay.stop()
+
+
+async def _row(running: RunningService, sql: str) -> Any:
+    database = running.app.state.platform.database
+    async with database.sessionmaker() as session:
+        return (await session.execute(text(sql))).one()
+
+
+def sample(exposition: str, name: str, **labels: str) -> float | None:
+    """The value of one series in a Prometheus exposition."""
+    for family in text_string_to_metric_families(exposition):
+        for found in family.samples:
+            if found.name == name and labels.items() <= found.labels.items():
+                return float(found.value)
+    return None
