@@ -164,7 +164,11 @@ def test_service_deployments_follow_the_catalog(env: str, overlays: dict[str, li
             elif "secretRef" in source and secrets:
                 env_names |= set(secrets[source["secretRef"]["name"]]["data"])
         # Secrets outside dev come from ExternalSecrets, which only the cluster resolves.
-        resolved = env_names if env == "dev" else env_names | set(service.secret_env)
+        resolved = (
+            env_names
+            if env == "dev"
+            else env_names | set(service.secret_env) | set(service.smtp_secret_env)
+        )
         assert service.expected_env() <= resolved
         # Behind the ALB, the gateway is also told the one hop it trusts.
         behind_alb = service.name == "gateway" and ENV_SETTINGS[env].host is not None

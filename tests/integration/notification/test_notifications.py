@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -439,3 +440,27 @@ def sample(exposition: str, name: str, **labels: str) -> float | None:
             if found.name == name and labels.items() <= found.labels.items():
                 return float(found.value)
     return None
+
+
+async def test_a_crash_after_the_relay_accepted_sends_the_same_message_once_more(
+    harness: Harness, sink: Sink
+):
+    overrides = {"smtp_host": "127.0.0.1", "smtp_port": sink.port, "mail_poll_seconds": 0.2}
+    crashing = await harness.spawn(
+        "notification", faults="notification.after_relay_accepted", **overrides
+    )
+    registered = envelope(
+        "user.registered",
+        {"user_id": str(uuid.uuid4()), "email": "kay@example.com", "name": "Kay", "roles": []},
+    )
+    await publish_events(harness, [registered])
+    assert await crashing.wait_exit() == -signal.SIGKILL
+    assert len(mail_to(sink, "kay@example.com")) == 1
+
+    await harness.spawn("notification", crashing.settings)
+    await eventually(
+        lambda: len(mail_to(sink, "kay@example.com")) == 2, "the mail sent again after the restart"
+    )
+    first, second = (m.read() for m in mail_to(sink, "kay@example.com"))
+    assert first["Message-ID"] == second["Message-ID"]
+    assert first["Subject"] == second["Subject"] == "Welcome to Mercato"

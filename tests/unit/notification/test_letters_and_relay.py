@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -102,17 +103,22 @@ def test_message_ids_are_made_under_the_senders_domain() -> None:
     assert message_domain("nobody") == "mercato.localhost"
 
 
+def queued_mail(**changes: object) -> OutgoingMail:
+    values: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "message_id": "<fixed@shop.example>",
+        "recipient": "ada@example.com",
+        "subject": "Grüße",
+        "text_body": "plain",
+        "html_body": "<p>rich</p>",
+        "created_at": datetime(2026, 12, 2, tzinfo=UTC),
+        **changes,
+    }
+    return OutgoingMail(**values)
+
+
 def test_a_composed_mail_has_both_parts_and_its_fixed_message_id() -> None:
-    mail = OutgoingMail(
-        id=uuid.uuid4(),
-        message_id="<fixed@shop.example>",
-        recipient="ada@example.com",
-        subject="Grüße",
-        text_body="plain",
-        html_body="<p>rich</p>",
-        created_at=datetime(2026, 12, 2, tzinfo=UTC),
-    )
-    message = compose(mail, sender="Shop <shop@shop.example>")
+    message = compose(queued_mail(), sender="Shop <shop@shop.example>")
     assert message["Message-ID"] == "<fixed@shop.example>"
     assert message["Subject"] == "Grüße"
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
@@ -140,17 +146,8 @@ def relay_answering(reply: str) -> Iterator[Settings]:
         controller.stop()
 
 
-def a_message() -> object:
-    mail = OutgoingMail(
-        id=uuid.uuid4(),
-        message_id="<m@shop.example>",
-        recipient="ada@example.com",
-        subject="Hello",
-        text_body="plain",
-        html_body="<p>rich</p>",
-        created_at=datetime(2026, 12, 2, tzinfo=UTC),
-    )
-    return compose(mail, sender="shop@shop.example")
+def a_message() -> EmailMessage:
+    return compose(queued_mail(), sender="shop@shop.example")
 
 
 @pytest.mark.parametrize(
@@ -163,7 +160,7 @@ def a_message() -> object:
 )
 def test_the_relay_answer_decides_retry_or_refusal(reply: str, outcome: type | None) -> None:
     with relay_answering(reply) as settings:
-        send = SmtpRelay(settings).send(a_message())  # type: ignore[arg-type]
+        send = SmtpRelay(settings).send(a_message())
         if outcome is None:
             asyncio.run(send)
         else:
@@ -174,9 +171,9 @@ def test_the_relay_answer_decides_retry_or_refusal(reply: str, outcome: type | N
 def test_a_relay_nobody_listens_on_defers() -> None:
     settings = Settings(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_timeout_seconds=2)
     with pytest.raises(DeliveryDeferred):
-        asyncio.run(SmtpRelay(settings).send(a_message()))  # type: ignore[arg-type]
+        asyncio.run(SmtpRelay(settings).send(a_message()))
 
 
 def test_no_relay_configured_defers() -> None:
     with pytest.raises(DeliveryDeferred, match="no SMTP relay"):
-        asyncio.run(SmtpRelay(Settings(smtp_host=None)).send(a_message()))  # type: ignore[arg-type]
+        asyncio.run(SmtpRelay(Settings(smtp_host=None)).send(a_message()))

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from mercato.platform import faults
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.metrics import Metrics
 from mercato.services.notification import repository
@@ -187,6 +188,8 @@ class MailSender:
                 self._metrics.attempt_failures.labels(kind="deferred").inc()
                 self._retry_or_give_up(mail, str(exc), now, refused=False)
             else:
+                # A crash here, after the relay's 250, sends the mail again (same Message-ID).
+                await faults.point("notification.after_relay_accepted")
                 mail.status = repository.SENT
                 mail.sent_at = utcnow()
                 mail.last_error = None
