@@ -178,15 +178,16 @@ class MailSender:
             if mail is None:
                 return False
             mail.attempts += 1
+            given_up: str | None = None
             try:
                 await self._relay.send(compose(mail, sender=self._settings.smtp_from))
             except DeliveryRefused as exc:
                 mail.refusals += 1
                 self._metrics.attempt_failures.labels(kind="refused").inc()
-                self._retry_or_give_up(mail, str(exc), now, refused=True)
+                given_up = self._retry_or_give_up(mail, str(exc), now, refused=True)
             except DeliveryDeferred as exc:
                 self._metrics.attempt_failures.labels(kind="deferred").inc()
-                self._retry_or_give_up(mail, str(exc), now, refused=False)
+                given_up = self._retry_or_give_up(mail, str(exc), now, refused=False)
             else:
                 # A crash here, after the relay's 250, sends the mail again (same Message-ID).
                 await faults.point("notification.after_relay_accepted")
@@ -195,11 +196,15 @@ class MailSender:
                 mail.last_error = None
                 self._metrics.sent.inc()
             await uow.commit()
-            return True
+        # Attempts and 250s are counted as they happen; a give-up once it is recorded.
+        if given_up is not None:
+            self._metrics.failed.labels(reason=given_up).inc()
+        return True
 
     def _retry_or_give_up(
         self, mail: OutgoingMail, error: str, now: datetime, *, refused: bool
-    ) -> None:
+    ) -> str | None:
+        """Schedules the next attempt, or fails the mail for good; the reason if it did."""
         settings = self._settings
         mail.last_error = error[:2000]
         age = (now - mail.created_at).total_seconds()
@@ -217,13 +222,13 @@ class MailSender:
                 "mail not delivered; will retry",
                 extra={"mail_id": str(mail.id), "attempts": mail.attempts, "error": error},
             )
-            return
+            return None
         mail.status = repository.FAILED
-        self._metrics.failed.labels(reason=reason).inc()
         log.error(
             "giving up on a mail",
             extra={"mail_id": str(mail.id), "reason": reason, "error": error},
         )
+        return reason
 
     async def measure_backlog(self) -> None:
         """Sets the pending and oldest-age gauges from the queue."""

@@ -201,6 +201,8 @@ class Notifier:
                 sent_at=None,
             )
         )
+        # Counted before the consumer commits: a handler rolled back and redelivered counts
+        # twice. mercato_notification_mail_pending, measured from the table, is exact.
         if self._counters is not None:
             self._counters.queued.labels(category=letter.category).inc()
         self._mail_queued()
