@@ -212,6 +212,18 @@ _SERVICES: tuple[Service, ...] = (
         route_prefixes=(_api("/notifications"),),
         smtp=True,
     ),
+    Service(
+        name="review",
+        summary="Verified-purchase reviews and ratings",
+        port=8108,
+        database="mercato_review",
+        # Who bought what is review's own projection of order's events, not a call to
+        # order: reviews stay writable while order is down (ADR 0031).
+        publishes=("review.created", "review.updated", "review.hidden", "review.deleted"),
+        consumes=("order.confirmed", "order.cancelled", "order.refunded"),
+        route_prefixes=(_api("/reviews"),),
+        public_routes=(Route("GET", _api("/reviews")),),
+    ),
 )
 
 SERVICES: dict[str, Service] = {s.name: s for s in _SERVICES}

@@ -34,3 +34,8 @@ SELECT format('CREATE ROLE %I LOGIN', 'mercato_notification') WHERE NOT EXISTS (
 SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_notification', :'notification_password')\gexec
 SELECT format('GRANT %I TO CURRENT_USER', 'mercato_notification')\gexec
 SELECT format('CREATE DATABASE %I OWNER %I', 'mercato_notification', 'mercato_notification') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'mercato_notification')\gexec
+\getenv review_password REVIEW_PASSWORD
+SELECT format('CREATE ROLE %I LOGIN', 'mercato_review') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mercato_review')\gexec
+SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_review', :'review_password')\gexec
+SELECT format('GRANT %I TO CURRENT_USER', 'mercato_review')\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', 'mercato_review', 'mercato_review') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'mercato_review')\gexec
