@@ -16,11 +16,9 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from mercato.platform.errors import BadRequest
+from mercato.platform.logshipping import MAX_MESSAGE, SEVERITY
 
 PROTOBUF = "application/x-protobuf"
-MAX_MESSAGE = 8192
-# OpenTelemetry severity numbers of the levels the chassis writes (logs data model).
-SEVERITY = {"debug": 5, "info": 9, "warning": 13, "error": 17, "critical": 21}
 # Attributes that have their own column rather than a place in ``attributes``.
 COLUMNS = {"request_id", "trace_id", "user_id", "logger"}
 
@@ -45,7 +43,7 @@ def parse(body: bytes, content_type: str) -> list[dict[str, Any]]:
         if content_type.split(";")[0].strip().lower() == PROTOBUF:
             message = ExportLogsServiceRequest()
             message.ParseFromString(body)
-            document = json_format.MessageToDict(message)
+            document = json_format.MessageToDict(message, use_integers_for_enums=True)
             binary_ids = True
         else:
             document = orjson.loads(body)
@@ -77,8 +75,6 @@ def _row(
     nanos = int(record.get("timeUnixNano") or record.get("observedTimeUnixNano") or 0)
     at = datetime.fromtimestamp(nanos / 1e9, UTC) if nanos else datetime.now(UTC)
     severity = int(record.get("severityNumber") or 0)
-    if isinstance(record.get("severityNumber"), str):  # protobuf JSON names the enum
-        severity = 0
     text = record.get("severityText")
     if not severity:
         severity = severity_of(str(text or "info"))
