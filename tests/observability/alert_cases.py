@@ -16,6 +16,7 @@ GATEWAY = f'{NS}, service="gateway", job="gateway", instance="10.0.0.5:8080"'
 PROXIED = f'{GATEWAY}, route="/api/v1/orders/*", method="POST"'
 USER = f'{NS}, service="user", job="user", instance="10.0.0.6:8080"'
 PAYMENT = f'{NS}, service="payment", job="payment", instance="10.0.0.8:8080"'
+LOG = f'{NS}, service="log", job="log", instance="10.0.0.9:8080"'
 POD = f'{NS}, pod="order-7d9f8c6b5-x2x4q", container="order"'
 
 
@@ -238,5 +239,19 @@ CASES = [
                 "0+5x40"
             ),
         },
+    ),
+    Case(
+        "MercatoAuditChainBroken",
+        "10m",
+        {"namespace": "mercato-prod"},
+        {f"mercato_audit_chain_valid{{{LOG}}}": "1x5 0x5"},
+        {f"mercato_audit_chain_valid{{{LOG}}}": "1x10"},
+    ),
+    Case(
+        "MercatoLogRecordsDropped",
+        "30m",
+        {"namespace": "mercato-prod", "service": "order"},
+        {f'mercato_log_records_dropped_total{{{ORDER}, reason="undelivered"}}': "0+50x30"},
+        {f'mercato_log_records_dropped_total{{{ORDER}, reason="undelivered"}}': "0x30"},
     ),
 ]

@@ -2,8 +2,9 @@
 
 Services export OTLP/HTTP to the collector (``OTEL_EXPORTER_OTLP_ENDPOINT``, read by the
 chassis, docs/observability.md); the collector batches, caps its memory and forwards
-OTLP/gRPC to Tempo, which Grafana queries. One source for both targets: the
-``tracing`` Kustomize component and the compose services.
+OTLP/gRPC to Tempo, which Grafana queries. Their log records take the same road
+(``MERCATO_LOG_SHIPPING_URL``): the collector forwards them to the log service (ADR 0033).
+One source for both targets: the ``tracing`` Kustomize component and the compose services.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ COLLECTOR_METRICS_PORT = 8888
 TEMPO_HTTP_PORT = 3200
 TEMPO_RETENTION = "72h"
 TEMPO_DATA = "/var/tempo"
+LOG_SERVICE = "log"
 
 # What every service container gets with tracing deployed.
 SERVICE_ENV = {
     "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{COLLECTOR}:{OTLP_HTTP_PORT}",
     "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    "MERCATO_LOG_SHIPPING_URL": f"http://{COLLECTOR}:{OTLP_HTTP_PORT}/v1/logs",
 }
 
 
@@ -76,7 +79,9 @@ def collector_config(*, kubernetes: bool) -> Obj:
         "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"0.0.0.0:{OTLP_HTTP_PORT}"}}}},
         "processors": processors,
         "exporters": {
-            "otlp/tempo": {"endpoint": f"{TEMPO}:{OTLP_GRPC_PORT}", "tls": {"insecure": True}}
+            "otlp/tempo": {"endpoint": f"{TEMPO}:{OTLP_GRPC_PORT}", "tls": {"insecure": True}},
+            # The log service's OTLP/HTTP logs route (the exporter appends /v1/logs).
+            "otlphttp/log": {"endpoint": f"http://{LOG_SERVICE}:{model.CONTAINER_PORT}"},
         },
         "service": {
             "extensions": ["health_check"],
@@ -101,7 +106,12 @@ def collector_config(*, kubernetes: bool) -> Obj:
                     "receivers": ["otlp"],
                     "processors": chain,
                     "exporters": ["otlp/tempo"],
-                }
+                },
+                "logs": {
+                    "receivers": ["otlp"],
+                    "processors": chain,
+                    "exporters": ["otlphttp/log"],
+                },
             },
         },
     }
@@ -275,7 +285,16 @@ def component(root: str) -> Files:
                     "ports": k8s.tcp(COLLECTOR_METRICS_PORT),
                 },
             ],
-            egress=[{"to": [k8s.peer(TEMPO)], "ports": k8s.tcp(OTLP_GRPC_PORT)}],
+            egress=[
+                {"to": [k8s.peer(TEMPO)], "ports": k8s.tcp(OTLP_GRPC_PORT)},
+                {"to": [k8s.peer(LOG_SERVICE)], "ports": k8s.tcp(model.CONTAINER_PORT)},
+            ],
+        ),
+        # The log service takes the services' log records from the collector only.
+        k8s.network_policy(
+            f"{COLLECTOR}-to-{LOG_SERVICE}",
+            {k8s.NAME_LABEL: LOG_SERVICE},
+            ingress=[{"from": [k8s.peer(COLLECTOR)], "ports": k8s.tcp(model.CONTAINER_PORT)}],
         ),
         k8s.network_policy(
             TEMPO,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from mercato.platform.settings import ServiceSettings
 
@@ -16,5 +16,10 @@ class Settings(ServiceSettings):
     audit_verify_interval_seconds: float = 300.0
     # A shipped batch is bigger than an API request: up to 500 records of up to 8 KiB.
     max_body_bytes: int = 8 * 1024 * 1024
-    # The log service does not ship its own records to itself (each ingest would log).
-    log_shipping_url: str | None = None
+
+    @field_validator("log_shipping_url")
+    @classmethod
+    def _never_to_itself(cls, _: str | None) -> None:
+        # Its records would come back as an ingest that logs a record, forever; stdout
+        # keeps them (and the collector may forward container logs on Kubernetes).
+        return None
