@@ -12,7 +12,6 @@ from mercato.platform.deps import Provided
 from mercato.platform.pagination import Page, PageRequestDep, page_of
 from mercato.platform.security import AdminUser
 from mercato.services.log import otlp
-from mercato.services.log.models import AuditRecord, LogRecord
 from mercato.services.log.repository import AuditFilter, LogFilter
 from mercato.services.log.schemas import (
     AuditRecordPublic,
@@ -63,7 +62,9 @@ async def search_logs(
         q=q,
     )
     rows = await store.search(wanted, page)
-    return page_of(rows, page, _entry, key=lambda r: (r.at.isoformat(), str(r.id)))
+    return page_of(
+        rows, page, LogEntryPublic.model_validate, key=lambda r: (r.at.isoformat(), str(r.id))
+    )
 
 
 @router.get(f"{API_PREFIX}/audit")
@@ -79,7 +80,7 @@ async def audit_records(
     """Audit records, newest first."""
     wanted = AuditFilter(actor=actor, action=action, since=since, until=until)
     rows = await trail.records(wanted, page)
-    return page_of(rows, page, _audit, key=lambda r: (r.seq,))
+    return page_of(rows, page, AuditRecordPublic.model_validate, key=lambda r: (r.seq,))
 
 
 @router.get(f"{API_PREFIX}/audit/verify")
@@ -93,32 +94,4 @@ async def verify_audit_trail(_: AdminUser, trail: Provided[AuditTrail]) -> Chain
         first_broken=BrokenRecord(seq=broken.seq, id=broken.id, reason=broken.reason)
         if broken
         else None,
-    )
-
-
-def _entry(row: LogRecord) -> LogEntryPublic:
-    return LogEntryPublic(
-        id=row.id,
-        at=row.at,
-        service=row.service,
-        level=row.level,
-        logger=row.logger,
-        message=row.message,
-        request_id=row.request_id,
-        trace_id=row.trace_id,
-        user_id=row.user_id,
-        attributes=row.attributes,
-    )
-
-
-def _audit(row: AuditRecord) -> AuditRecordPublic:
-    return AuditRecordPublic(
-        id=row.id,
-        seq=row.seq,
-        at=row.at,
-        actor=row.actor,
-        action=row.action,
-        subject=row.subject,
-        detail=row.detail,
-        hash=row.hash,
     )

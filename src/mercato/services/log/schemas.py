@@ -6,11 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class LogEntryPublic(BaseModel):
     """One log record as the search shows it."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
     at: datetime
@@ -26,6 +28,8 @@ class LogEntryPublic(BaseModel):
 
 class AuditRecordPublic(BaseModel):
     """One audit record: ``action`` is the event type, ``actor`` the user behind it."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
     seq: int

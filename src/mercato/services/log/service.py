@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from mercato import catalog
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.envelope import Event
 from mercato.platform.errors import ValidationFailed
@@ -28,21 +29,9 @@ from mercato.services.log.settings import Settings
 
 log = logging.getLogger("mercato.log")
 
-# The events that become audit records: logins, role changes, refunds, cancellations,
-# admins' product and stock changes, review moderation.
-AUDITED_EVENTS = (
-    "auth.login_succeeded",
-    "auth.login_failed",
-    "auth.roles_changed",
-    "payment.refunded",
-    "order.cancelled",
-    "product.created",
-    "product.updated",
-    "product.deactivated",
-    "inventory.stock_set",
-    "inventory.stock_adjusted",
-    "review.hidden",
-)
+# The events that become audit records (logins, role changes, refunds, cancellations,
+# admins' product and stock changes, review moderation): what the catalog says log consumes.
+AUDITED_EVENTS = catalog.get("log").consumes
 VERIFY_BATCH = 1000
 PURGE_BATCH = 5000
 
