@@ -11,7 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import timedelta
 from typing import Any
 
@@ -79,32 +79,12 @@ async def record_audit_event(event: Event[Any], uow: UnitOfWork) -> None:
         hash="",
     )
     digest = record_hash(head.hash, link)
-    uow.session.add(
-        AuditRecord(
-            seq=link.seq,
-            id=link.id,
-            at=link.at,
-            actor=link.actor,
-            action=link.action,
-            subject=link.subject,
-            detail=link.detail,
-            hash=digest,
-        )
-    )
+    uow.session.add(AuditRecord(**{**asdict(link), "hash": digest}))
     head.length, head.hash = link.seq, digest
 
 
 def _link(record: AuditRecord) -> Link:
-    return Link(
-        seq=record.seq,
-        id=record.id,
-        at=record.at,
-        actor=record.actor,
-        action=record.action,
-        subject=record.subject,
-        detail=record.detail,
-        hash=record.hash,
-    )
+    return Link(**{f.name: getattr(record, f.name) for f in fields(Link)})
 
 
 class AuditTrail:
