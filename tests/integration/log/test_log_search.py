@@ -162,6 +162,9 @@ async def test_log_search_is_for_administrators_and_checks_its_filters(harness: 
     assert (await log.client.get(LOGS)).status_code == 401
     assert (await log.client.get(LOGS, params={"level": "loud"}, headers=root)).status_code == 422
     assert (await log.client.get(LOGS, params={"cursor": "%%"}, headers=root)).status_code == 422
+    naive = {"since": "2026-12-01T00:00:00"}
+    assert (await log.client.get(LOGS, params=naive, headers=root)).status_code == 422
+    assert (await log.client.get("/api/v1/audit", params=naive, headers=root)).status_code == 422
 
 
 async def test_records_older_than_the_retention_period_are_deleted(harness: Harness):

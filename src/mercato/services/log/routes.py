@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import AwareDatetime
 
 from mercato.catalog import API_PREFIX
 from mercato.platform.deps import Provided
@@ -27,7 +27,8 @@ INGEST_PATH = "/v1/logs"
 
 router = APIRouter(tags=["log"])
 Level = Literal["debug", "info", "warning", "error", "critical"]
-Since = Annotated[datetime | None, Query()]
+# Times must say their offset (RFC 3339): a naive one would be read in no known zone.
+Since = Annotated[AwareDatetime | None, Query()]
 
 
 @router.post(INGEST_PATH, include_in_schema=False)
