@@ -8,7 +8,7 @@ STAMP_DEV  := $(VENV)/.installed-dev
 STAMP_LOAD := $(VENV)/.installed-load
 ARGS ?=
 
-.PHONY: run test lint typecheck format bench clean load
+.PHONY: run test lint typecheck format bench clean load screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ lint: $(STAMP_DEV)
 
 test: lint
 	$(BIN)/python -m pytest $(ARGS)
+
+# The storefront's and the admin console's pages at desktop and phone width, into
+# docs/screenshots/ (a seeded platform of its own and Debian's chromium, installed if missing).
+screenshots: $(STAMP_DEV)
+	$(BIN)/python -m tests.e2e.web_screenshots docs/screenshots
 
 format: $(STAMP_DEV)
 	$(BIN)/ruff format src tests bench

@@ -181,6 +181,7 @@ _SERVICES: tuple[Service, ...] = (
             "order.failed",
             "order.cancelled",
             "order.refunded",
+            "order.cart_item_added",
         ),
         consumes=("payment.refunded",),
         route_prefixes=(_api("/cart"), _api("/orders")),
@@ -193,6 +194,34 @@ _SERVICES: tuple[Service, ...] = (
         database="mercato_payment",
         publishes=("payment.succeeded", "payment.declined", "payment.refunded"),
         route_prefixes=(_api("/payments"),),
+    ),
+    Service(
+        name="review",
+        summary="Verified-purchase reviews and ratings",
+        port=8108,
+        database="mercato_review",
+        # Who bought what is review's own projection of order's events, not a call to
+        # order: reviews stay writable while order is down (ADR 0031).
+        publishes=("review.created", "review.updated", "review.hidden", "review.deleted"),
+        consumes=("order.confirmed", "order.cancelled", "order.refunded"),
+        route_prefixes=(_api("/reviews"),),
+        public_routes=(Route("GET", _api("/reviews")),),
+    ),
+    Service(
+        name="analytics",
+        summary="Event-fed reports: sales, funnel, top products, new users",
+        port=8109,
+        database="mercato_analytics",
+        consumes=(
+            "order.created",
+            "order.confirmed",
+            "order.failed",
+            "order.cancelled",
+            "order.refunded",
+            "order.cart_item_added",
+            "user.registered",
+        ),
+        route_prefixes=(_api("/analytics"),),
     ),
     Service(
         name="log",

@@ -78,6 +78,12 @@ class ServiceSettings(BaseSettings):
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
     s3_bucket_prefix: str = "mercato-"
+    # IRSA (ADR 0024): EKS's pod identity webhook sets these standard variables; with
+    # them the S3 keys are temporary ones from STS, and no static key is needed.
+    aws_role_arn: str | None = Field(default=None, validation_alias="AWS_ROLE_ARN")
+    aws_web_identity_token_file: str | None = Field(
+        default=None, validation_alias="AWS_WEB_IDENTITY_TOKEN_FILE"
+    )
 
     jwt_issuer: str = "mercato-auth"
     jwt_audience: str = "mercato"
@@ -141,9 +147,14 @@ class ServiceSettings(BaseSettings):
         if spec is not None:
             if spec.calls_with_own_identity:
                 needed.append("client_secret")
-            if spec.buckets:
+            if spec.buckets and not self.s3_web_identity:
                 needed += ["s3_access_key", "s3_secret_key"]
         return needed
+
+    @property
+    def s3_web_identity(self) -> bool:
+        """True when S3 keys come from a web identity (IRSA) rather than from settings."""
+        return bool(self.aws_role_arn and self.aws_web_identity_token_file)
 
     @property
     def spec(self) -> catalog.Service:
