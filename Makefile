@@ -32,6 +32,12 @@ run: $(STAMP_RUN)
 load: $(STAMP_LOAD)
 	$(BIN)/mercato load $(ARGS)
 
+# Every fault experiment once, one after another (about 3 minutes each); figures in
+# .mercato-chaos/chaos/results.md, for docs/RESILIENCE.md.
+chaos: $(STAMP_LOAD)
+	for name in kill-each postgres-freeze nats-down s3-down graceful-restart-order; do \
+		$(BIN)/mercato chaos $$name $(ARGS) || status=1; done; exit $${status:-0}
+
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
