@@ -23,3 +23,9 @@ def test_a_probe_that_never_saw_an_error_recovered_at_once():
 
 def test_a_probe_still_failing_at_the_end_never_recovered():
     assert probe((10.2, 200), (10.7, 503)).recovered_at(10.0) is None
+
+
+def test_a_hang_shows_as_the_slowest_wait_of_the_window():
+    seen = Probe(waits=[(9.0, 0.1), (10.5, 14.9), (25.4, 0.2)])
+
+    assert seen.slowest_between(10.0, 20.0) == 14.9

@@ -63,6 +63,12 @@ class Probe:
     """The gateway's answers to a steady read, timed."""
 
     answers: list[tuple[float, int]] = field(default_factory=list)
+    # (sent at, seconds until the answer): a hang shows here, not as many errors.
+    waits: list[tuple[float, float]] = field(default_factory=list)
+
+    def slowest_between(self, start: float, end: float) -> float:
+        """The longest wait for an answer to a probe sent between ``start`` and ``end``."""
+        return max((w for t, w in self.waits if start <= t < end), default=0.0)
 
     def errors_between(self, start: float, end: float) -> int:
         """Answers other than 200 between ``start`` and ``end`` (monotonic seconds)."""
@@ -89,6 +95,7 @@ class Result:
     load_failures: int = 0
     probe_errors_during: int = 0
     probe_errors_after: int = 0
+    probe_slowest_seconds_during: float = 0.0
     recovery_seconds: float | None = None
     audit: dict[str, Any] = field(default_factory=dict)
 
@@ -108,7 +115,8 @@ class Result:
         return (
             f"| `{self.experiment}` | {self.users} users, {self.load_seconds:.0f} s "
             f"({self.requests} requests) | {self.injected} | {self.load_failures} "
-            f"| {self.probe_errors_during} / {self.probe_errors_after} | {recovery} "
+            f"| {self.probe_errors_during} / {self.probe_errors_after} "
+            f"| {self.probe_slowest_seconds_during:.1f} s | {recovery} "
             f"| {findings} |"
         )
 
@@ -238,6 +246,7 @@ async def _experiment(options: ChaosOptions, data_dir: Path, gateway: str, say: 
     result.audit = report.to_dict()
     result.probe_errors_during = probe.errors_between(fault_began, fault_ended)
     result.probe_errors_after = probe.errors_between(fault_ended, time.monotonic())
+    result.probe_slowest_seconds_during = probe.slowest_between(fault_began, fault_ended)
     recovered = probe.recovered_at(fault_ended)
     result.recovery_seconds = None if recovered is None else max(0.0, recovered - fault_ended)
     result.requests, result.load_failures = _load_figures(data_dir)
@@ -261,11 +270,13 @@ def _sources(data_dir: Path, server: str, terminal_before: datetime) -> audit.So
 async def _probe(gateway: str, probe: Probe, stop: asyncio.Event) -> None:
     async with httpx.AsyncClient(base_url=gateway, timeout=20) as client:
         while not stop.is_set():
+            sent = time.monotonic()
             try:
                 status = (await client.get(PROBE_PATH)).status_code
             except httpx.HTTPError:
                 status = 0
             probe.answers.append((time.monotonic(), status))
+            probe.waits.append((sent, time.monotonic() - sent))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), PROBE_INTERVAL_SECONDS)
 
