@@ -16,24 +16,13 @@ import asyncpg
 import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
-from sqlalchemy.engine import make_url
 
 from mercato.chaos import audit
 from mercato.platform.events import ensure_stream, stream_name, subject_for
 from tests.conftest import Databases, EngineSet
+from tests.integration.platform.held_profile import connect
 
 NOW = datetime.now(UTC)
-
-
-async def _connect(url: str) -> asyncpg.Connection:
-    parsed = make_url(url)
-    return await asyncpg.connect(
-        host=parsed.host,
-        port=parsed.port,
-        user=parsed.username,
-        password=parsed.password,
-        database=parsed.database,
-    )
 
 
 @dataclass
@@ -162,7 +151,7 @@ async def shop(engines: EngineSet, databases: Databases) -> Any:
     """A consistent shop: one paid order, stock partly sold and held, every consumer idle."""
     services = {"order", "payment", "inventory", *audit.publishers()}
     urls = {name: await databases.fresh(name) for name in sorted(services)}
-    connections = {name: await _connect(url) for name, url in urls.items()}
+    connections = {name: await connect(url) for name, url in urls.items()}
     prefix = f"audit{uuid.uuid4().hex[:8]}"
     client = await nats.connect(engines.nats_url)
     js = client.jetstream()

@@ -10,24 +10,16 @@ from __future__ import annotations
 import asyncio
 import signal
 
-import asyncpg
 from sqlalchemy.engine import make_url
 
 from tests.conftest import Harness
-from tests.integration.gateway.test_gateway import PASSWORD
-
-AUTH = "/api/v1/auth"
-ME = "/api/v1/users/me"
-ADDRESS = {"line1": "1 Rue de Rivoli", "city": "Paris", "postal_code": "75001", "country": "FR"}
-
-
-async def wait_until(what: str, condition, timeout: float = 30.0) -> None:
-    """Polls ``condition`` until it holds; fails with ``what`` after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await condition():
-        assert loop.time() < deadline, what
-        await asyncio.sleep(0.05)
+from tests.integration.platform.held_profile import (
+    ADDRESS,
+    ME,
+    connect,
+    customer_with_profile,
+    wait_until,
+)
 
 
 async def test_a_request_in_flight_at_sigterm_is_answered_before_the_service_exits(
@@ -35,27 +27,9 @@ async def test_a_request_in_flight_at_sigterm_is_answered_before_the_service_exi
 ):
     auth = await harness.start("auth")
     user = await harness.spawn("user")
-    await auth.client.post(
-        f"{AUTH}/register", json={"email": "ada@example.com", "password": PASSWORD, "name": "A"}
-    )
-    login = await auth.client.post(
-        f"{AUTH}/login", json={"email": "ada@example.com", "password": PASSWORD}
-    )
-    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-
-    async def profile_exists() -> bool:
-        return (await user.client.get(ME, headers=headers)).status_code == 200
-
-    await wait_until("the profile never appeared", profile_exists)
-
-    url = make_url(user.settings.database_url or "")
-    db = await asyncpg.connect(
-        host=url.host,
-        port=url.port,
-        user=url.username,
-        password=url.password,
-        database=url.database,
-    )
+    headers = await customer_with_profile(auth, user)
+    url = user.settings.database_url or ""
+    db = await connect(url)
     try:
         lock = db.transaction()
         await lock.start()
@@ -68,7 +42,7 @@ async def test_a_request_in_flight_at_sigterm_is_answered_before_the_service_exi
             waiting = await db.fetchval(
                 "SELECT count(*) FROM pg_stat_activity "
                 "WHERE datname = $1 AND wait_event_type = 'Lock'",
-                url.database,
+                make_url(url).database,
             )
             return bool(waiting)
 
