@@ -8,7 +8,7 @@ STAMP_DEV  := $(VENV)/.installed-dev
 STAMP_LOAD := $(VENV)/.installed-load
 ARGS ?=
 
-.PHONY: run test lint typecheck format bench clean load screenshots
+.PHONY: run test lint typecheck format bench clean load screenshots chaos
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
