@@ -11,8 +11,10 @@ from tests.security.platform import Platform, open_platform
 
 
 @pytest.fixture(scope="session")
-async def platform(engines: EngineSet, databases: Databases) -> AsyncIterator[Platform]:
+async def platform(engines: EngineSet) -> AsyncIterator[Platform]:
     """Every catalog service behind the gateway, on the session's engines."""
+    # Databases of its own: a test's ``harness`` drops the databases of its factory afterwards.
+    databases = Databases(engines.postgres_url)
     harness = Harness(engines, databases)
     try:
         yield await open_platform(harness)
