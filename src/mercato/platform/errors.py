@@ -245,6 +245,17 @@ PROTECTED_PROBLEMS = (401, 403)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for problem answers beyond the common ones (a public 401)."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status in sorted(statuses)
+    }
+
+
 def document_problems(route: APIRoute, *, protected: bool) -> None:
     """Adds the problem answers a route can give to its OpenAPI responses (once, here)."""
     statuses = list(COMMON_PROBLEMS)
@@ -252,14 +263,8 @@ def document_problems(route: APIRoute, *, protected: bool) -> None:
         statuses += WRITE_PROBLEMS
     if protected:
         statuses += PROTECTED_PROBLEMS
-    for status in sorted(statuses):
-        route.responses.setdefault(
-            status,
-            {
-                "description": HTTPStatus(status).phrase,
-                "content": {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_SCHEMA}},
-            },
-        )
+    for status, response in problems(*statuses).items():
+        route.responses.setdefault(status, response)
 
 
 def install_error_handlers(app: FastAPI) -> None:
