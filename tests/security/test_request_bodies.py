@@ -6,12 +6,15 @@ to decide: a body that names them is refused (422, bodies are Strict), never obe
 
 from __future__ import annotations
 
+import re
+
 from mercato import catalog
 from mercato.platform.security import Audience
 from tests.security.platform import Platform
 from tests.security.routes import CLIENT_MAY_NOT_SET, ApiRoute, example_body, request_models
 
 CLIENT_AUDIENCES = (Audience.PUBLIC, Audience.CUSTOMER)
+URLISH = re.compile(r"(^|_)(url|uri|href|webhook|callback|endpoint|host)(_|$)")
 
 
 def _bodies(platform: Platform) -> list[ApiRoute]:
@@ -82,3 +85,15 @@ async def test_a_customer_cannot_make_herself_an_administrator(platform: Platfor
     assert grab.status_code == 403
     listed = await gateway.get(f"{catalog.API_PREFIX}/users", headers=ada)
     assert listed.status_code == 403
+
+
+async def test_no_request_body_takes_a_url_for_the_shop_to_fetch(platform: Platform):
+    """No server-side request forgery to be had: the shop follows no address a client gives."""
+    fetchable = {
+        f"{route}: {model.__name__}.{name}"
+        for route in _bodies(platform)
+        for model in request_models(route.body)  # type: ignore[arg-type]
+        for name, schema in model.model_json_schema().get("properties", {}).items()
+        if URLISH.search(name) or "uri" in str(schema.get("format", ""))
+    }
+    assert fetchable == set()
