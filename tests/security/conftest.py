@@ -6,21 +6,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.conftest import Databases, EngineSet, Harness
-from tests.security.platform import Platform, open_platform
+from tests.conftest import EngineSet
+from tests.security.platform import Platform, platform_on
 
 
 @pytest.fixture(scope="session")
 async def platform(engines: EngineSet) -> AsyncIterator[Platform]:
     """Every catalog service behind the gateway, on the session's engines."""
-    # Databases of its own: a test's ``harness`` drops the databases of its factory afterwards.
-    databases = Databases(engines.postgres_url)
-    harness = Harness(engines, databases)
-    try:
-        yield await open_platform(harness)
-    finally:
-        await harness.close()
-        await databases.drop_created()
+    async with platform_on(engines) as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,10 @@ Every answer any test gets is checked for leaks (stack traces, SQL, internal add
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,19 +18,12 @@ import httpx
 
 from mercato import catalog
 from mercato.platform.security import Audience
-from tests.conftest import Harness, RunningService
+from tests.conftest import Databases, EngineSet, Harness, RunningService
 from tests.integration.accounts import admin, customer, signed_service_token
+from tests.integration.commerce.shop import ADDRESS, VISA_OK
 from tests.security.routes import ApiRoute, routes_of
 
 API = catalog.API_PREFIX
-VISA_OK = "4242424242424242"
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
 # Generous limits on the shared gateway: these tests must not trip over the rate limit
 # (tests/security/test_limits.py starts its own, stingy one).
 GATEWAY_SETTINGS: dict[str, Any] = {"rate_limit_per_second": 10_000.0, "rate_limit_burst": 10_000}
@@ -92,6 +86,21 @@ class Platform:
     def of(self, *audiences: Audience) -> list[ApiRoute]:
         """The routes admitting one of ``audiences``."""
         return [r for r in self.routes if r.audience in audiences]
+
+
+@contextlib.asynccontextmanager
+async def platform_on(engines: EngineSet) -> AsyncIterator[Platform]:
+    """A platform with databases of its own, stopped and dropped afterwards.
+
+    Its own: a test's ``harness`` fixture drops every database of its factory when it ends.
+    """
+    databases = Databases(engines.postgres_url)
+    harness = Harness(engines, databases)
+    try:
+        yield await open_platform(harness)
+    finally:
+        await harness.close()
+        await databases.drop_created()
 
 
 async def open_platform(harness: Harness) -> Platform:

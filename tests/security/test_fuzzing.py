@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from mercato import catalog
-from tests.conftest import Databases, EngineSet, Harness
+from tests.conftest import EngineSet
 from tests.security.fuzzing import FuzzReport, examples_per_operation, fuzz
-from tests.security.platform import Platform, leaks, open_platform
+from tests.security.platform import Platform, leaks, platform_on
 from tests.security.test_gateway_answers import EXPECTED
 
 # schemathesis' own strategies trip this deprecation of hypothesis; nothing of ours does.
@@ -25,13 +25,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDep
 @pytest.fixture(scope="module")
 async def fuzzed(engines: EngineSet) -> AsyncIterator[Platform]:
     """A platform of its own: the fuzzer's failed logins and odd writes touch no other test."""
-    databases = Databases(engines.postgres_url)
-    harness = Harness(engines, databases)
-    try:
-        yield await open_platform(harness)
-    finally:
-        await harness.close()
-        await databases.drop_created()
+    async with platform_on(engines) as running:
+        yield running
 
 
 async def _run(platform: Platform, name: str, *, gateway: bool = False) -> FuzzReport:

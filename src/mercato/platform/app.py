@@ -35,7 +35,11 @@ from mercato.platform.errors import (
 from mercato.platform.events import EventBus, Handler
 from mercato.platform.http import HttpClients
 from mercato.platform.metrics import Metrics
-from mercato.platform.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from mercato.platform.middleware import (
+    BodyLimitMiddleware,
+    NulRefusalMiddleware,
+    RequestContextMiddleware,
+)
 from mercato.platform.s3 import CredentialSource, ObjectStore, credential_chain
 from mercato.platform.security import (
     Audience,
@@ -292,6 +296,7 @@ class Platform:
         )
         app.state.platform = self
         install_error_handlers(app)
+        app.add_middleware(NulRefusalMiddleware)
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.settings.max_body_bytes)
         app.add_middleware(RequestContextMiddleware, metrics=self.metrics, tracing=self.tracing)
         app.include_router(self._chassis_router())

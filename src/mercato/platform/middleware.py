@@ -268,3 +268,27 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class NulRefusalMiddleware:
+    """Refuses a path or query holding a NUL character with 422: PostgreSQL text cannot hold one.
+
+    Bodies are checked by ``Strict``; this covers what FastAPI hands routes as plain ``str``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+        ):
+            refusal = problem_response(
+                422,
+                slug="validation-failed",
+                title="Validation failed",
+                detail="The path or query holds a NUL character.",
+            )
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
