@@ -9,7 +9,7 @@ STAMP_DEV  := $(VENV)/.installed-dev
 STAMP_LOAD := $(VENV)/.installed-load
 ARGS ?=
 
-.PHONY: run test lint typecheck format bench clean load fuzz
+.PHONY: run test lint typecheck format bench clean load fuzz screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ FUZZ_EXAMPLES ?= 100
 fuzz: $(STAMP_DEV)
 	MERCATO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/security/test_fuzzing.py \
 		-s -p no:logging -o timeout=7200 $(ARGS)
+
+# The storefront's and the admin console's pages at desktop and phone width, into
+# docs/screenshots/ (a seeded platform of its own and Debian's chromium, installed if missing).
+screenshots: $(STAMP_DEV)
+	$(BIN)/python -m tests.e2e.web_screenshots docs/screenshots
 
 format: $(STAMP_DEV)
 	$(BIN)/ruff format src tests bench

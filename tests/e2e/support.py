@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import httpx
 import psutil
 
-from mercato.runner import plan
+from mercato.runner import plan, seed
 from mercato.runner import state as statefile
 from mercato.runner.engines import EnginePorts
 
@@ -248,3 +248,21 @@ def login_as_new_customer(gateway: str) -> tuple[str, str, str]:
     tokens = login(gateway, email)
     assert tokens.status_code == 200, tokens.text
     return tokens.json()["access_token"], tokens.json()["refresh_token"], email
+
+
+@contextlib.contextmanager
+def seeded_platform() -> Iterator[RunningPlatform]:
+    """`mercato up --seed` with every service (own data dir and port offset), until the
+    demo data is in; stopped and removed on exit."""
+    running = RunningPlatform(new_data_dir(), free_offset(), extra_args=["--seed"]).start()
+    try:
+        running.wait_running()
+        eventually(
+            lambda: True if seed.DEMO_CUSTOMER_EMAIL in running.output_tail(400) else None,
+            what="the demo data",
+            deadline=180,
+        )
+        yield running
+    finally:
+        running.kill()
+        shutil.rmtree(running.data_dir.parent, ignore_errors=True)

@@ -4,11 +4,12 @@ data through its gateway, a second load changing nothing."""
 from __future__ import annotations
 
 import shutil
+from typing import Any
 
 import httpx
 import pytest
 
-from mercato.runner import seed
+from mercato.runner import demo_reviews, seed
 from tests.e2e.support import (
     RunningPlatform,
     eventually,
@@ -54,6 +55,20 @@ def test_up_with_seed_loads_the_demo_data_and_seed_again_changes_nothing(platfor
         timeout=30,
     )
     assert login.status_code == 200
+
+    # The demo customer's order and reviews: loaded once, and the ratings show them.
+    assert "demo reviews written: 0" in again.stdout
+
+    def rated() -> dict[str, dict[str, Any]] | None:
+        listed = httpx.get(f"{gateway}/api/v1/products", params={"limit": 100}, timeout=30)
+        ratings = {p["sku"]: p["rating"] for p in listed.json()["items"]}
+        shown = {sku: ratings[sku] for sku in demo_reviews.DEMO_REVIEWS}
+        return shown if all(r["count"] == 1 for r in shown.values()) else None
+
+    assert eventually(rated, what="the demo reviews in the ratings", deadline=60) == {
+        sku: {"average": float(stars), "count": 1}
+        for sku, (stars, _, _) in demo_reviews.DEMO_REVIEWS.items()
+    }
 
 
 def printed(platform: RunningPlatform) -> str:

@@ -102,7 +102,8 @@ async def test_every_customer_route_with_an_id_answers_anothers_id_as_a_missing_
                 answer.status_code != 404 and answer.status_code != nobodys.status_code
             ):
                 wrong.append(f"{route} with Ada's {value}: {answer.status_code}")
-            elif value in answer.text:
+            elif answer.status_code != 404 and value in answer.text:
+                # A 404 may echo the id Eve sent; anything else naming it shows Ada's thing.
                 wrong.append(f"{route} with Ada's {value}: the answer names it")
     assert wrong == []
 

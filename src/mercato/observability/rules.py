@@ -328,6 +328,24 @@ def event_alerts() -> list[Alert]:
     ]
 
 
+def analytics_alerts() -> list[Alert]:
+    """analytics, whose reports go stale silently when its consumer counts nothing."""
+    return [
+        Alert(
+            "MercatoAnalyticsNotCounting",
+            'sum by (namespace) (increase(mercato_outbox_published_total{service="order", '
+            'type="order.confirmed"}[30m])) > 0 unless on (namespace) sum by (namespace) '
+            '(increase(mercato_events_consumed_total{service="analytics", '
+            'type="order.confirmed", outcome="processed"}[30m])) > 0',
+            "warning",
+            "analytics counts no confirmed orders while order confirms them",
+            "order published order.confirmed events in the last 30 minutes but analytics "
+            "processed none: the sales reports are going stale.",
+            "15m",
+        ),
+    ]
+
+
 def kubernetes_alerts() -> list[Alert]:
     """Restarts and memory of Mercato's containers (kube-state-metrics and cAdvisor)."""
     pod = "{{ $labels.namespace }}/{{ $labels.pod }}"
@@ -355,8 +373,11 @@ def kubernetes_alerts() -> list[Alert]:
     ]
 
 
+REFUSED_BUYERS = 'mercato_review_refusals_total{reason="not_a_buyer"}'
+
+
 def business_alerts() -> list[Alert]:
-    """Payment declines and failing checkouts."""
+    """Payment declines, failing checkouts, buyers refused their reviews."""
     return [
         Alert(
             "MercatoPaymentDeclineSpike",
@@ -378,6 +399,44 @@ def business_alerts() -> list[Alert]:
             "a payment service that refused.",
             "10m",
         ),
+        Alert(
+            "MercatoReviewBuyersRefused",
+            f"sum by (namespace) (increase({REFUSED_BUYERS}[30m])) / (sum by (namespace) "
+            f"(increase({REFUSED_BUYERS}[30m])) + sum by (namespace) (increase("
+            'mercato_review_changes_total{change="created"}[30m]))) > 0.5 and sum by '
+            f"(namespace) (increase({REFUSED_BUYERS}[30m])) >= 10",
+            "warning",
+            "Most reviews are refused as not coming from a buyer",
+            "Over the last 30 minutes more than half of at least 10 reviews were refused "
+            "with 403 not-a-verified-buyer: review's projection of order's events is "
+            "probably not fed, and real buyers cannot review.",
+            "15m",
+        ),
+    ]
+
+
+def mail_alerts() -> list[Alert]:
+    """notification's mail queue: mail that does not leave, mail given up."""
+    return [
+        Alert(
+            "MercatoMailPilingUp",
+            "max by (namespace, service) "
+            "(mercato_notification_mail_oldest_pending_age_seconds) > 900",
+            "warning",
+            f"{WHERE} cannot deliver its mail",
+            "The oldest email queued by {{ $labels.service }} has waited over 15 minutes for "
+            "10 minutes: the SMTP relay is down, refuses us or defers everything.",
+            "10m",
+        ),
+        Alert(
+            "MercatoMailGivenUp",
+            "sum by (namespace, service) "
+            "(increase(mercato_notification_mail_failed_total[1h])) > 0",
+            "warning",
+            f"{WHERE} gave up on emails",
+            "{{ $labels.service }} stopped trying to deliver some emails in the last hour: the "
+            "relay refused them repeatedly, or they stayed undeliverable for days.",
+        ),
     ]
 
 
@@ -387,8 +446,10 @@ def alerts() -> list[Alert]:
         *service_alerts(),
         *slo_alerts(),
         *event_alerts(),
+        *analytics_alerts(),
         *kubernetes_alerts(),
         *business_alerts(),
+        *mail_alerts(),
     ]
 
 
@@ -407,8 +468,10 @@ def alert_groups() -> list[dict[str, Any]]:
         {"name": "mercato-services", "rules": [a.rule() for a in service_alerts()]},
         {"name": "mercato-slo-alerts", "rules": [a.rule() for a in slo_alerts()]},
         {"name": "mercato-events", "rules": [a.rule() for a in event_alerts()]},
+        {"name": "mercato-analytics", "rules": [a.rule() for a in analytics_alerts()]},
         {"name": "mercato-kubernetes", "rules": [a.rule() for a in kubernetes_alerts()]},
         {"name": "mercato-business-alerts", "rules": [a.rule() for a in business_alerts()]},
+        {"name": "mercato-mail", "rules": [a.rule() for a in mail_alerts()]},
     ]
 
 

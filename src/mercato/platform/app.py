@@ -106,7 +106,6 @@ class Platform:
                 pool_timeout=settings.db_pool_timeout_seconds,
                 tracing=self.tracing,
                 source=self.spec.name,
-                event_models=EVENTS,
             )
             self._checks["database"] = self.database.check
             self._shutdown.append(self.database.close)

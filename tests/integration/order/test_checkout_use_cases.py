@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from mercato.contracts.events import EVENTS
 from mercato.contracts.payment import PaymentRefunded
 from mercato.platform import migrations
 from mercato.platform.db import Database, utcnow
@@ -69,7 +68,7 @@ class Shop:
 async def shop(databases) -> AsyncIterator[Shop]:
     url = await databases.empty()
     await asyncio.to_thread(migrations.upgrade, "mercato.services.order:migrations", url)
-    database = Database(url, source="order", event_models=EVENTS)
+    database = Database(url, source="order")
     settings = Settings(saga_lease_seconds=0.2, pending_timeout_seconds=300)
     products, stock, cashier = FakeProducts(), FakeStock(), FakeCashier()
     saga = Saga(
@@ -420,6 +419,40 @@ async def test_the_cart_refuses_unknown_and_inactive_products(shop):
     cart = await shop.carts.put(user, item, 1)
     assert cart.total.amount == 250
     assert (await shop.carts.remove(user, item)).items == []
+
+
+async def test_putting_more_of_a_product_in_the_cart_publishes_cart_item_added(shop):
+    user = uuid.uuid4()
+    item = shop.products.add("C-1", 300)
+
+    await shop.carts.put(user, item, 2)
+    await shop.carts.put(user, item, 1)  # fewer: nothing was added
+    await shop.carts.put(user, item, 5)
+    await shop.carts.remove(user, item)
+
+    async with shop.database.sessionmaker() as session:
+        rows = await session.execute(
+            text("SELECT type, envelope FROM outbox WHERE subject = :s ORDER BY position"),
+            {"s": str(user)},
+        )
+        published = [(t, e["data"]) for t, e in rows]
+    assert published == [
+        (
+            "order.cart_item_added",
+            {"user_id": str(user), "product_id": str(item), "quantity": 2, "added": 2},
+        ),
+        (
+            "order.cart_item_added",
+            {"user_id": str(user), "product_id": str(item), "quantity": 5, "added": 4},
+        ),
+    ]
+
+
+async def test_a_refused_cart_line_publishes_nothing(shop):
+    user = uuid.uuid4()
+    with pytest.raises(NotFound):
+        await shop.carts.put(user, uuid.uuid4(), 1)
+    assert await shop.scalar("SELECT count(*) FROM outbox") == 0
 
 
 async def test_an_unexpected_failure_inside_the_saga_answers_pending_and_recovery_finishes(shop):
