@@ -194,6 +194,15 @@ _SERVICES: tuple[Service, ...] = (
         publishes=("payment.succeeded", "payment.declined", "payment.refunded"),
         route_prefixes=(_api("/payments"),),
     ),
+    Service(
+        name="health",
+        summary="Live status of every service and engine, status page",
+        port=8111,
+        route_prefixes=(_api("/status"),),
+        public_routes=(Route("GET", _api("/status")),),
+        verifies_tokens=False,
+        probes_all=True,
+    ),
 )
 
 SERVICES: dict[str, Service] = {s.name: s for s in _SERVICES}

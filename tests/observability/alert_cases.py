@@ -16,6 +16,9 @@ GATEWAY = f'{NS}, service="gateway", job="gateway", instance="10.0.0.5:8080"'
 PROXIED = f'{GATEWAY}, route="/api/v1/orders/*", method="POST"'
 USER = f'{NS}, service="user", job="user", instance="10.0.0.6:8080"'
 PAYMENT = f'{NS}, service="payment", job="payment", instance="10.0.0.8:8080"'
+HEALTH_A = f'{NS}, service="health", job="health", instance="10.0.0.9:8080"'
+HEALTH_B = f'{NS}, service="health", job="health", instance="10.0.0.10:8080"'
+PROBED_ORDER = 'kind="service", target="order"'
 POD = f'{NS}, pod="order-7d9f8c6b5-x2x4q", container="order"'
 
 
@@ -236,6 +239,36 @@ CASES = [
             # Declined cards are the shop working: the decline spike alert watches those.
             f'mercato_orders_total{{{ORDER}, status="failed", reason="payment_declined"}}': (
                 "0+5x40"
+            ),
+        },
+    ),
+    Case(
+        "MercatoHealthTargetDown",
+        "8m",
+        {"namespace": "mercato-prod", "kind": "service", "target": "order"},
+        {
+            f"mercato_health_target_up{{{HEALTH_A}, {PROBED_ORDER}}}": "1 1 0x10",
+            f"mercato_health_target_up{{{HEALTH_B}, {PROBED_ORDER}}}": "1 1 0x10",
+        },
+        {
+            # One prober cut off from order while the other still reaches it: no page.
+            f"mercato_health_target_up{{{HEALTH_A}, {PROBED_ORDER}}}": "1 1 0x10",
+            f"mercato_health_target_up{{{HEALTH_B}, {PROBED_ORDER}}}": "1x12",
+        },
+    ),
+    Case(
+        "MercatoHealthTargetDegraded",
+        "15m",
+        {"namespace": "mercato-prod", "kind": "service", "target": "order"},
+        {
+            f'mercato_health_target_state{{{HEALTH_A}, {PROBED_ORDER}, state="degraded"}}': (
+                "0 0 1x20"
+            ),
+        },
+        {
+            # Degraded for less than ten minutes, then ok again.
+            f'mercato_health_target_state{{{HEALTH_A}, {PROBED_ORDER}, state="degraded"}}': (
+                "0 0 1x5 0x14"
             ),
         },
     ),

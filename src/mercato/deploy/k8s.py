@@ -367,7 +367,9 @@ def service_policy(service: Deployable) -> Obj:
 def engine_egress(service: Deployable) -> list[Obj]:
     """Egress to the in-cluster engines the service needs (external-db adds RDS)."""
     rules: list[Obj] = []
-    for engine in service.spec.engines:
+    for engine in model.ENGINE_PORTS:
+        if not service.reaches(engine):
+            continue
         port = model.ENGINE_PORTS[engine]
         if engine == "postgres":
             rules.append({"to": [database_engine_peer(service)], "ports": tcp(port)})
@@ -613,7 +615,7 @@ def nats() -> Files:
         ],
         "volumes": [{"name": "config", "configMap": {"name": "nats-config"}}, TMP_VOLUME],
     }
-    users = [s.name for s in model.with_engine("nats")]
+    users = [s.name for s in model.services() if s.reaches("nats")]
     policy = network_policy(
         "nats",
         {NAME_LABEL: "nats"},
@@ -737,7 +739,7 @@ def minio() -> Files:
             },
         },
     }
-    users = [s.name for s in model.with_engine("s3")]
+    users = [s.name for s in model.services() if s.reaches("s3")]
     policies = [
         network_policy(
             "minio",

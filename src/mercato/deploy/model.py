@@ -7,6 +7,7 @@ catalog gets its image, settings, secrets, engines and network edges everywhere 
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass
 
 from mercato import catalog
@@ -27,6 +28,12 @@ MINIO_CONSOLE_PORT = 9001
 BUCKET_PREFIX: str = ServiceSettings.model_fields["s3_bucket_prefix"].default
 EVENT_PREFIX: str = ServiceSettings.model_fields["event_prefix"].default
 IMAGE_PREFIX = "mercato/"
+# What a prober (``probes_all`` in the catalog) checks besides the services. PostgreSQL is
+# one database per service when deployed, and each service's /ready covers its own (ADR 0034).
+PROBED_ENGINES = {
+    "nats": f"nats://nats:{ENGINE_PORTS['nats']}",
+    "s3": f"http://minio:{ENGINE_PORTS['s3']}/minio/health/live",
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,10 @@ class Deployable:
         """Real bucket names: the settings' prefix plus each logical name."""
         return tuple(BUCKET_PREFIX + b for b in self.spec.buckets)
 
+    def reaches(self, engine: str) -> bool:
+        """True when the service talks to ``engine``: it needs it, or it probes it."""
+        return engine in self.spec.engines or (self.spec.probes_all and engine in PROBED_ENGINES)
+
     def config_env(self) -> dict[str, str]:
         """Non-secret settings, identical in every environment and on every host."""
         env = {
@@ -78,6 +89,8 @@ class Deployable:
         if self.spec.smtp:
             env["MERCATO_SMTP_HOST"] = "smtp"
             env["MERCATO_SMTP_PORT"] = str(ENGINE_PORTS["smtp"])
+        if self.spec.probes_all:
+            env["MERCATO_ENGINE_PROBES"] = json.dumps(PROBED_ENGINES, sort_keys=True)
         return env
 
     def expected_env(self) -> set[str]:
