@@ -271,12 +271,14 @@ def test_engine_rules_follow_the_catalog(env: str, overlays: dict[str, list[Obj]
         egress = policies[service.name]["spec"]["egress"]
         ports = {p["port"] for rule in egress for p in rule.get("ports", [])}
         for engine in ("postgres", "nats", "s3", "smtp"):
-            assert (model.ENGINE_PORTS[engine] in ports) == (engine in service.spec.engines), (
+            # An engine the service needs, or one it probes (health: NATS and MinIO).
+            assert (model.ENGINE_PORTS[engine] in ports) == service.reaches(engine), (
                 service.name,
                 engine,
             )
     nats_users = peers_named(policies["nats"]["spec"]["ingress"], "from", 4222)
-    assert nats_users == {s.name for s in model.with_engine("nats")}
+    assert nats_users == {s.name for s in model.services() if s.reaches("nats")}
+    assert "health" in nats_users
     dns = policies["allow-dns"]["spec"]
     assert dns["podSelector"] == {}
     assert {p["port"] for p in dns["egress"][0]["ports"]} == {53}
