@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.support import RunningPlatform
+from mercato import catalog
+from tests.e2e.support import RunningPlatform, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -127,3 +128,21 @@ def test_browse_search_buy_decline_and_cancel_through_the_gateway(gateway: httpx
     assert available(gateway, "KIT-KETTLE") == stock_before
     refunded = gateway.get(f"{API}/payments/charges/{charge['id']}", headers=ada).json()
     assert refunded["refunded"] == {"amount": 7800, "currency": "EUR"}
+
+
+def test_the_status_page_shows_every_service_and_engine_ok(gateway: httpx.Client):
+    def all_ok() -> dict[str, Any] | None:
+        reply = gateway.get(f"{API}/status")
+        body = dict(reply.json()) if reply.status_code == 200 else {}
+        return body if body.get("status") == "ok" else None
+
+    body = eventually(all_ok, what="every service and engine ok on the status page")
+    assert [s["name"] for s in body["services"]] == [n for n in catalog.names() if n != "health"]
+    assert {e["name"] for e in body["engines"]} >= {"postgres", "nats", "s3"}
+
+    page = gateway.get(f"{API}/status", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    for name in catalog.names():
+        if name != "health":
+            assert f"<td>{name}</td>" in page.text

@@ -29,7 +29,16 @@ async def status_when(
 
 
 def states(body: dict[str, Any], kind: str) -> dict[str, str]:
+    """Each target's state in a status body, by name."""
     return {t["name"]: t["status"] for t in body[kind]}
+
+
+async def health_seeing_payment_ok(harness: Harness, start_health: StartHealth) -> RunningService:
+    """payment and health started, once health has seen payment ok."""
+    await harness.start("payment")
+    health = await start_health()
+    await status_when(health, lambda b: states(b, "services")["payment"] == "ok")
+    return health
 
 
 async def test_status_lists_every_other_service_and_every_engine(
@@ -63,9 +72,7 @@ async def test_status_is_public_and_answers_without_a_token(
 async def test_a_service_whose_database_is_gone_is_degraded_not_down(
     harness: Harness, start_health: StartHealth
 ) -> None:
-    await harness.start("payment")
-    health = await start_health()
-    await status_when(health, lambda b: states(b, "services")["payment"] == "ok")
+    health = await health_seeing_payment_ok(harness, start_health)
 
     await harness.databases.drop_created()  # payment's database, its connections cut
 
@@ -92,9 +99,7 @@ async def test_an_engine_nobody_listens_for_is_down_and_the_platform_with_it(
 async def test_a_browser_gets_a_readable_page_with_no_script(
     harness: Harness, start_health: StartHealth
 ) -> None:
-    await harness.start("payment")
-    health = await start_health()
-    await status_when(health, lambda b: states(b, "services")["payment"] == "ok")
+    health = await health_seeing_payment_ok(harness, start_health)
 
     reply = await health.client.get(
         STATUS, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -120,9 +125,7 @@ async def test_a_json_client_gets_json_even_when_it_also_accepts_html(
 
 
 async def test_metrics_say_what_health_saw(harness: Harness, start_health: StartHealth) -> None:
-    await harness.start("payment")
-    health = await start_health()
-    await status_when(health, lambda b: states(b, "services")["payment"] == "ok")
+    health = await health_seeing_payment_ok(harness, start_health)
 
     exposition = (await health.client.get("/metrics")).text
     assert 'mercato_health_target_up{kind="service",service="health",target="payment"} 1.0' in (

@@ -105,28 +105,31 @@ async def postgres_accepts(host: str, port: int) -> State:
 
 async def nats_greets(host: str, port: int) -> State:
     """A NATS server's ``INFO`` line, which it sends to every client that connects."""
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        greeting = await reader.readline()
-        if not greeting.startswith(b"INFO "):
-            raise ProbeFailed(f"not a NATS greeting: {greeting[:40]!r}")
-        return State.ok
-    finally:
-        await _hang_up(writer)
+    greeting = await _greeting(host, port)
+    if not greeting.startswith(b"INFO "):
+        raise ProbeFailed(f"not a NATS greeting: {greeting[:40]!r}")
+    return State.ok
 
 
 async def smtp_greets(host: str, port: int) -> State:
     """An SMTP server's greeting: 220 is ok, a 4xx or 5xx greeting (busy, refusing) degraded."""
+    greeting = await _greeting(host, port, farewell=b"QUIT\r\n")
+    code = greeting[:3]
+    if not code.isdigit():
+        raise ProbeFailed(f"not an SMTP greeting: {greeting[:40]!r}")
+    return State.ok if code == b"220" else State.degraded
+
+
+async def _greeting(host: str, port: int, *, farewell: bytes = b"") -> bytes:
+    """The first line a server sends on connecting (NATS, SMTP greet first)."""
     reader, writer = await asyncio.open_connection(host, port)
     try:
         greeting = await reader.readline()
-        code = greeting[:3]
-        if not code.isdigit():
-            raise ProbeFailed(f"not an SMTP greeting: {greeting[:40]!r}")
-        with contextlib.suppress(OSError):
-            writer.write(b"QUIT\r\n")
-            await writer.drain()
-        return State.ok if code == b"220" else State.degraded
+        if farewell:
+            with contextlib.suppress(OSError):
+                writer.write(farewell)
+                await writer.drain()
+        return greeting
     finally:
         await _hang_up(writer)
 
