@@ -8,6 +8,7 @@ and ``ok`` otherwise.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from mercato.services.health.probes import Probe, State
+
+log = logging.getLogger("mercato.health")
 
 ESSENTIAL_SERVICES = frozenset({"gateway"})
 ESSENTIAL_ENGINES = frozenset({"postgres"})
@@ -117,10 +120,12 @@ class StatusBoard:
 
     async def _probe(self, target: Target) -> None:
         began = time.perf_counter()
+        reason = ""
         try:
             state = await asyncio.wait_for(target.probe(), self.timeout)
-        except Exception:  # refused, reset, timed out, garbage: it does not answer
+        except Exception as exc:  # refused, reset, timed out, garbage: it does not answer
             state = State.down
+            reason = f"{type(exc).__name__}: {exc}".strip(": ")
         seconds = time.perf_counter() - began
         now = self._clock()
         before = self._seen.get((target.kind, target.name))
@@ -136,6 +141,16 @@ class StatusBoard:
         self.watchers.probed(target, seconds, state)
         if before is None or before.status is not state:
             self.watchers.changed(target, before.status if before else None, state)
+            # The first round meets services still starting: only a change is worth a warning.
+            worrying = before is not None and state is not State.ok
+            log.log(
+                logging.WARNING if worrying else logging.INFO,
+                "%s %s is %s",
+                target.kind.value,
+                target.name,
+                state.value,
+                extra={"target": target.name, "kind": target.kind.value, "reason": reason},
+            )
 
 
 def overall(targets: Iterable[Target], seen: dict[tuple[Kind, str], Observation]) -> State:
