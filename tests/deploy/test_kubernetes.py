@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
@@ -378,3 +380,24 @@ def test_images_are_the_same_names_in_every_environment(overlays: dict[str, list
                 continue  # the tracing component's collector
             image = pod_spec(deployment)["containers"][0]["image"]
             assert image.rsplit(":", 1)[0].endswith(f"mercato/{name}")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_prober_names_engines_that_exist_on_the_ports_they_serve(
+    env: str, overlays: dict[str, list[Obj]]
+) -> None:
+    config_maps = by_name(overlays[env], "ConfigMap")
+    services = by_name(overlays[env], "Service")
+    for service in model.services():
+        if not service.spec.probes_all:
+            continue
+        container = pod_spec(by_name(overlays[env], "Deployment")[service.name])["containers"][0]
+        probes = json.loads(
+            config_maps_value(config_maps, container, "MERCATO_ENGINE_PROBES") or ""
+        )
+        assert set(probes) == {"nats", "s3"}
+        for address in probes.values():
+            parts = urlsplit(address)
+            assert parts.hostname in services, address
+            served = {p["port"] for p in services[parts.hostname]["spec"]["ports"]}
+            assert parts.port in served, address
