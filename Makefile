@@ -1,12 +1,14 @@
-# `make run` starts the whole platform; `make test` runs every check. Both set up .venv first.
+# `make run` starts the whole platform; `make test` runs every check; `make load` puts shoppers
+# on the running platform (ARGS="--users 20 --run-time 5m"). Each sets up .venv first.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_DEV  := $(VENV)/.installed-dev
+STAMP_LOAD := $(VENV)/.installed-load
 ARGS ?=
 
-.PHONY: run test lint typecheck format bench clean
+.PHONY: run test lint typecheck format bench clean load screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +20,17 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 
 $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@ $(STAMP_RUN)
+	touch $@ $(STAMP_RUN) $(STAMP_LOAD)
+
+$(STAMP_LOAD): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[load]'
+	touch $@
 
 run: $(STAMP_RUN)
 	$(BIN)/mercato up $(ARGS)
+
+load: $(STAMP_LOAD)
+	$(BIN)/mercato load $(ARGS)
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests bench
@@ -31,6 +40,11 @@ lint: $(STAMP_DEV)
 
 test: lint
 	$(BIN)/python -m pytest $(ARGS)
+
+# The storefront's and the admin console's pages at desktop and phone width, into
+# docs/screenshots/ (a seeded platform of its own and Debian's chromium, installed if missing).
+screenshots: $(STAMP_DEV)
+	$(BIN)/python -m tests.e2e.web_screenshots docs/screenshots
 
 format: $(STAMP_DEV)
 	$(BIN)/ruff format src tests bench

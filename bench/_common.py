@@ -138,6 +138,8 @@ class Processes(contextlib.AbstractContextManager["Processes"]):
 
     def __init__(self, prefix: str = "mercato-bench-") -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix=prefix))
+        # Open to other users: as root, PostgreSQL runs as one and keeps its home in here.
+        self.workdir.chmod(0o755)
         self.children: list[Child] = []
 
     def start(

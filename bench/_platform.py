@@ -47,7 +47,12 @@ def start_platform(
         "s3_access_key": "bench" + secrets.token_hex(6),
         "s3_secret_key": secrets.token_urlsafe(24),
     }
-    engines = engines_for(processes.workdir / "engines", EnginePorts.free(), engine_secrets)
+    engines = engines_for(
+        processes.workdir / "engines",
+        EnginePorts.free(),
+        engine_secrets,
+        postgres_home=processes.workdir / "postgres-home",
+    )
     children: dict[str, Child] = {}
     for name in plan.engines_needed(list(services)):
         engine = engines[name]

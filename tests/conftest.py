@@ -61,11 +61,14 @@ def engines() -> Iterator[EngineSet]:
         "s3": os.environ.get("MERCATO_TEST_S3_ENDPOINT"),
     }
     base = Path(tempfile.mkdtemp(prefix="mercato-test-engines-"))
-    launchers = engines_for(base, EnginePorts.free(), TEST_SECRETS)
+    # As root, PostgreSQL's binaries and cluster go here rather than to /var/lib/mercato.
+    postgres_home = base.with_name(f"{base.name}-postgres")
+    launchers = engines_for(base, EnginePorts.free(), TEST_SECRETS, postgres_home=postgres_home)
     started = []
     try:
-        for name, engine in launchers.items():
-            if not external[name]:
+        for name, url in external.items():
+            if not url:
+                engine = launchers[name]
                 started.append((engine, engine.start(base / "logs" / f"{name}.log")))
         for engine, process in started:
             engine.wait_ready(process)
@@ -84,6 +87,7 @@ def engines() -> Iterator[EngineSet]:
         for engine, process in reversed(started):
             engine.stop(process)
         shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(postgres_home, ignore_errors=True)
 
 
 class Databases:

@@ -2,7 +2,8 @@
 
 Run by the Dockerfile's builder stage (and by tests/deploy) before ``pip wheel``:
 ``python select_service.py <service> <source root>``. It removes every other service's
-package and the local runner (it launches embedded engines that images never carry).
+package and the local runner (it launches embedded engines that images never carry), and
+the web pages from every image but the gateway's.
 Only the standard library is used: the builder has nothing else yet.
 """
 
@@ -15,6 +16,8 @@ from pathlib import Path
 
 # The local runner launches embedded engines that images never carry.
 NOT_IN_IMAGES = ("runner",)
+# The storefront's and the admin console's files are served by the gateway alone.
+GATEWAY_ONLY = ("web",)
 
 
 def service_names(package: Path) -> list[str]:
@@ -39,7 +42,7 @@ def select(service: str, root: Path) -> list[str]:
         if candidate.is_dir() and candidate.name not in (service, "__pycache__"):
             shutil.rmtree(candidate)
             removed.append(f"services/{candidate.name}")
-    for name in NOT_IN_IMAGES:
+    for name in NOT_IN_IMAGES + (GATEWAY_ONLY if service != "gateway" else ()):
         if (package / name).exists():
             shutil.rmtree(package / name)
             removed.append(name)

@@ -195,6 +195,18 @@ _SERVICES: tuple[Service, ...] = (
         route_prefixes=(_api("/payments"),),
     ),
     Service(
+        name="review",
+        summary="Verified-purchase reviews and ratings",
+        port=8108,
+        database="mercato_review",
+        # Who bought what is review's own projection of order's events, not a call to
+        # order: reviews stay writable while order is down (ADR 0031).
+        publishes=("review.created", "review.updated", "review.hidden", "review.deleted"),
+        consumes=("order.confirmed", "order.cancelled", "order.refunded"),
+        route_prefixes=(_api("/reviews"),),
+        public_routes=(Route("GET", _api("/reviews")),),
+    ),
+    Service(
         name="health",
         summary="Live status of every service and engine, status page",
         port=8111,

@@ -13,8 +13,10 @@ from mercato.deploy.cli import render_app
 app = typer.Typer(help="Mercato: run, inspect and administer the platform.", no_args_is_help=True)
 admin_app = typer.Typer(help="Administer accounts.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage auth's signing keys.", no_args_is_help=True)
+mail_app = typer.Typer(help="Read the mail the local SMTP sink received.")
 app.add_typer(admin_app, name="admin")
 app.add_typer(keys_app, name="keys")
+app.add_typer(mail_app, name="mail")
 app.add_typer(render_app, name="render")
 
 DEFAULT_DATA_DIR = Path(".mercato")
@@ -106,6 +108,74 @@ def status(data_dir: Path = DataDirOption) -> None:
     raise typer.Exit(show_status(data_dir, make_console()))
 
 
+@app.command()
+def load(
+    users: int = typer.Option(10, "--users", min=1, help="Shoppers at once."),
+    spawn_rate: float = typer.Option(
+        2.0, "--spawn-rate", min=0.01, help="New shoppers per second."
+    ),
+    run_time: str = typer.Option("2m", "--run-time", help="How long: 90s, 2m, 1h30m."),
+    host: str | None = typer.Option(
+        None, help="The gateway's URL; by default the platform running from --data-dir."
+    ),
+    data_dir: Path = DataDirOption,
+    max_failure_ratio: float = typer.Option(
+        0.01, min=0.0, max=1.0, help="Exit non-zero when more requests than this fail."
+    ),
+    wait_min: float = typer.Option(1.0, min=0.0, help="Least seconds a shopper waits."),
+    wait_max: float = typer.Option(10.0, min=0.0, help="Most seconds a shopper waits."),
+    spare_sku: list[str] = typer.Option(
+        [], "--spare-sku", help="A SKU the shoppers look at but never buy (repeatable)."
+    ),
+    master: bool = typer.Option(False, "--master", help="Lead Locust workers (distributed)."),
+    worker: bool = typer.Option(False, "--worker", help="Run shoppers for a Locust master."),
+    master_host: str = typer.Option("127.0.0.1", help="The master a --worker joins."),
+    master_port: int = typer.Option(5557, help="The master's port."),
+    master_bind_host: str = typer.Option("*", help="Where a --master listens for workers."),
+    expect_workers: int = typer.Option(1, min=1, help="Workers a --master waits for."),
+) -> None:
+    """Puts shoppers on the shop (Locust, headless) and reports per request kind."""
+    from mercato.load.run import LoadOptions, new_run_dir, parse_run_time, run_load
+    from mercato.runner import state as statefile
+    from mercato.runner.display import make_console
+
+    if master and worker:
+        raise typer.BadParameter("--master and --worker exclude each other")
+    if wait_max < wait_min:
+        raise typer.BadParameter("--wait-max is below --wait-min")
+    if host is not None and not host.startswith(("http://", "https://")):
+        raise typer.BadParameter("the host is a URL: http://host:port", param_hint="--host")
+    try:
+        seconds = parse_run_time(run_time)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--run-time") from None
+    if host is None and not worker:
+        try:
+            host = statefile.running_gateway_url(
+                data_dir.resolve(), hint="start it with 'mercato up --seed', or name --host"
+            )
+        except statefile.NotRunning as exc:
+            typer.echo(f"failed: {exc}", err=True)
+            raise typer.Exit(1) from None
+    options = LoadOptions(
+        host=(host or "").rstrip("/"),
+        users=users,
+        spawn_rate=spawn_rate,
+        run_time_s=seconds,
+        run_dir=None if worker else new_run_dir(data_dir.resolve()),
+        max_failure_ratio=max_failure_ratio,
+        wait_min=wait_min,
+        wait_max=wait_max,
+        spare_skus=tuple(spare_sku),
+        role="worker" if worker else "master" if master else "local",
+        master_host=master_host,
+        master_port=master_port,
+        master_bind_host=master_bind_host,
+        expect_workers=expect_workers,
+    )
+    raise typer.Exit(run_load(options, make_console()))
+
+
 @admin_app.command("create")
 def admin_create(
     email: str = typer.Option(..., help="The administrator's email (login)."),
@@ -160,6 +230,52 @@ def keys_rotate(data_dir: Path = DataDirOption) -> None:
         "running auth instances load it within 30 s; services fetch it on first sight of its kid",
         err=True,
     )
+
+
+@mail_app.callback(invoke_without_command=True)
+def mail(ctx: typer.Context, data_dir: Path = DataDirOption) -> None:
+    """Lists the mail the local SMTP sink received (number, to, subject, time), oldest first."""
+    ctx.obj = data_dir
+    if ctx.invoked_subcommand is not None:
+        return
+    from mercato.runner.mailbox import Mailbox
+
+    mailbox = Mailbox.of(data_dir)
+    messages = mailbox.messages()
+    if not messages:
+        typer.echo(f"no mail in {mailbox.directory}")
+        return
+    width = max(len("to"), *(len(m.recipients) for m in messages))
+    typer.echo(f"{'#':>4}  {'received (UTC)':<19}  {'to':<{width}}  subject")
+    for message in messages:
+        received = message.received_at.strftime("%Y-%m-%d %H:%M:%S")
+        typer.echo(
+            f"{message.number:>4}  {received}  {message.recipients:<{width}}  {message.subject}"
+        )
+
+
+@mail_app.command("show")
+def mail_show(
+    ctx: typer.Context,
+    number: int = typer.Argument(..., help="The message's number in 'mercato mail'."),
+    html: bool = typer.Option(False, "--html", help="Prints the HTML body, if it has one."),
+    raw: bool = typer.Option(False, "--raw", help="Prints the .eml file as received."),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Where the platform keeps its data (as for 'mercato mail')."
+    ),
+) -> None:
+    """Prints one message: its headers, its parts and its text (or HTML) body."""
+    from mercato.runner.mailbox import Mailbox, MailboxError, describe
+
+    try:
+        stored = Mailbox.of(data_dir or ctx.obj or DEFAULT_DATA_DIR).message(number)
+    except MailboxError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    if raw:
+        typer.echo(stored.path.read_bytes().decode(errors="replace"), nl=False)
+        return
+    typer.echo(describe(stored, prefer="html" if html else "plain"))
 
 
 @app.command()

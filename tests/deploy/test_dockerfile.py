@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,32 @@ def test_selection_keeps_the_chassis_and_one_service(service: str, tmp_path: Pat
     assert not {n for n in left if n.startswith("services/")} - {f"services/{service}"}
     assert {"platform", "catalog.py", "__init__.py"} <= left
     assert "runner" not in left
+    assert ("web" in left) == (service == "gateway")
+
+
+@pytest.mark.timeout(600)  # pip fetches setuptools for the isolated build
+def test_the_gateways_wheel_carries_the_web_pages_and_the_vendored_chart_library(
+    tmp_path: Path,
+) -> None:
+    root = copy_sources(tmp_path / "src-tree")
+    subprocess.run(
+        [sys.executable, str(SELECT), "gateway", str(root)], check=True, capture_output=True
+    )
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-4000:]
+    (wheel,) = tmp_path.glob("mercato-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    web = REPO / "src" / "mercato" / "web"
+    files = {f"mercato/web/{p.relative_to(web)}" for p in web.rglob("*") if p.is_file()}
+    files = {f for f in files if "__pycache__" not in f}
+    assert {"mercato/web/store.html", "mercato/web/admin.html"} <= files
+    assert "mercato/web/assets/vendor/chart.js/LICENSE.md" in files
+    assert files - names == set()
 
 
 def test_selection_refuses_an_unknown_service(tmp_path: Path) -> None:

@@ -62,9 +62,17 @@ def test_a_new_catalog_service_is_deployed_everywhere_by_rendering(
         ("PodDisruptionBudget", "wishlist"),
         ("ServiceMonitor", "wishlist"),
         ("ExternalSecret", "wishlist-db-app"),
-        ("ExternalSecret", "wishlist-secrets"),
+        # Its bucket is on AWS S3 in prod: an IRSA role, and no secret holding S3 keys.
+        ("NetworkPolicy", "wishlist-object-storage"),
     ]:
         assert (kind, name) in named
+    assert ("ExternalSecret", "wishlist-secrets") not in named
+    (account,) = [
+        o for o in objects if o["kind"] == "ServiceAccount" and o["metadata"]["name"] == "wishlist"
+    ]
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(
+        ":role/mercato-prod-wishlist"
+    )
     policies = {o["metadata"]["name"]: o for o in objects if o["kind"] == "NetworkPolicy"}
     egress_to = {
         peer["podSelector"]["matchLabels"].get("app.kubernetes.io/name")
@@ -79,6 +87,7 @@ def test_a_new_catalog_service_is_deployed_everywhere_by_rendering(
     assert '"mercato_wishlist"' in sql
     tf = (scratch_repo / "deploy/terraform/modules/catalog/main.tf.json").read_text()
     assert '"wishlist"' in tf
+    assert '"mercato-prod-wishlist-exports"' in tf
 
 
 def test_a_removed_service_leaves_no_stale_file(

@@ -166,12 +166,14 @@ def test_service_deployments_follow_the_catalog(env: str, overlays: dict[str, li
             elif "secretRef" in source and secrets:
                 env_names |= set(secrets[source["secretRef"]["name"]]["data"])
         # Secrets outside dev come from ExternalSecrets, which only the cluster resolves.
-        resolved = env_names if env == "dev" else env_names | set(service.secret_env)
-        assert service.expected_env() <= resolved
+        irsa = ENV_SETTINGS[env].s3_on_aws
+        secret_env = set(service.secret_env_for(web_identity=irsa))
+        resolved = env_names if env == "dev" else env_names | secret_env
+        assert service.expected_env(web_identity=irsa) <= resolved
         # Behind the ALB, the gateway is also told the one hop it trusts.
         behind_alb = service.name == "gateway" and ENV_SETTINGS[env].host is not None
         allowed = ENVIRONMENT_WIDE | ({"MERCATO_TRUSTED_PROXY_HOPS"} if behind_alb else set())
-        assert resolved - service.expected_env() <= allowed
+        assert resolved - service.expected_env(web_identity=irsa) <= allowed
         if env == "dev":
             host = config_maps_value(config_maps, container, "MERCATO_HOST")
             assert host == "0.0.0.0"  # noqa: S104 (containers listen on their interface)
@@ -192,7 +194,7 @@ def test_no_secret_with_literal_data_outside_dev(env: str, overlays: dict[str, l
     assert of_kind(overlays[env], "Secret") == []
     external = by_name(overlays[env], "ExternalSecret")
     for service in model.services():
-        if service.secret_env:
+        if service.secret_env_for(web_identity=ENV_SETTINGS[env].s3_on_aws):
             assert f"{service.name}-secrets" in external
         if service.spec.database:
             assert f"{service.name}-db-app" in external
@@ -382,6 +384,72 @@ def test_images_are_the_same_names_in_every_environment(overlays: dict[str, list
             assert image.rsplit(":", 1)[0].endswith(f"mercato/{name}")
 
 
+# -- object storage on AWS S3 through IRSA (docs/adr/0024) -------------------------------
+
+
+@pytest.mark.parametrize("env", [e for e in ENVIRONMENTS if ENV_SETTINGS[e].s3_on_aws])
+def test_services_with_buckets_reach_aws_s3_through_their_irsa_role_without_a_static_key(
+    env: str, overlays: dict[str, list[Obj]]
+) -> None:
+    settings = ENV_SETTINGS[env]
+    objects = overlays[env]
+    accounts = by_name(objects, "ServiceAccount")
+    workloads = {**by_name(objects, "Deployment"), **by_name(objects, "Job")}
+    config_maps = {o["metadata"]["name"]: o for o in of_kind(objects, "ConfigMap")}
+    external = by_name(objects, "ExternalSecret")
+    policies = by_name(objects, "NetworkPolicy")
+    users = {s.name for s in model.with_engine("s3")}
+    assert users == {"user", "product"}
+    for name in users:
+        annotations = accounts[name]["metadata"].get("annotations", {})
+        assert annotations["eks.amazonaws.com/role-arn"] == (
+            f"arn:aws:iam::{settings.account_id}:role/mercato-{env}-{name}"
+        )
+        for workload in (name, f"{name}-migrate"):
+            spec = pod_spec(workloads[workload])
+            assert spec["serviceAccountName"] == name
+            container = spec["containers"][0]
+            assert not [s for s in container["envFrom"] if "secretRef" in s], workload
+            assert not [e for e in container.get("env", []) if "S3" in e["name"]], workload
+            endpoint = config_maps_value(config_maps, container, "MERCATO_S3_ENDPOINT")
+            assert endpoint == f"https://s3.{settings.region}.amazonaws.com"
+            region = config_maps_value(config_maps, container, "MERCATO_S3_REGION")
+            assert region == settings.region
+            prefix = config_maps_value(config_maps, container, "MERCATO_S3_BUCKET_PREFIX")
+            assert prefix == settings.bucket_prefix
+        assert f"{name}-secrets" not in external
+        egress = policies[f"{name}-object-storage"]["spec"]["egress"]
+        assert egress == [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp443()}]
+    # Nobody else gets an IRSA role, and MinIO (with its root key) is not deployed at all.
+    annotated = {n for n, a in accounts.items() if a["metadata"].get("annotations")}
+    assert annotated == users
+    assert "minio" not in by_name(objects, "StatefulSet")
+    assert "minio-credentials" not in external
+    container = pod_spec(workloads["user"])["containers"][0]
+    public = config_maps_value(config_maps, container, "MERCATO_S3_PUBLIC_ENDPOINT")
+    assert public == f"https://s3.{settings.region}.amazonaws.com"
+
+
+def tcp443() -> list[Obj]:
+    return [{"protocol": "TCP", "port": 443}]
+
+
+@pytest.mark.parametrize("env", [e for e in ENVIRONMENTS if not ENV_SETTINGS[e].s3_on_aws])
+def test_environments_on_minio_keep_static_keys_and_no_irsa_role(
+    env: str, overlays: dict[str, list[Obj]]
+) -> None:
+    objects = overlays[env]
+    accounts = by_name(objects, "ServiceAccount")
+    assert not [n for n, a in accounts.items() if a["metadata"].get("annotations")]
+    assert "minio" in by_name(objects, "StatefulSet")
+    deployments = by_name(objects, "Deployment")
+    for service in model.with_engine("s3"):
+        sources = pod_spec(deployments[service.name])["containers"][0]["envFrom"]
+        secrets = [s["secretRef"]["name"] for s in sources if "secretRef" in s]
+        # dev's secretGenerator adds a content hash to the name.
+        assert [n for n in secrets if n.startswith(f"{service.name}-secrets")], service.name
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_the_prober_names_engines_that_exist_on_the_ports_they_serve(
     env: str, overlays: dict[str, list[Obj]]
@@ -396,6 +464,11 @@ def test_the_prober_names_engines_that_exist_on_the_ports_they_serve(
             config_maps_value(config_maps, container, "MERCATO_ENGINE_PROBES") or ""
         )
         assert set(probes) == {"nats", "s3"}
+        if ENV_SETTINGS[env].s3_on_aws:
+            # No MinIO there: the prober checks the AWS S3 endpoint the services use.
+            assert probes.pop("s3") == ENV_SETTINGS[env].s3_endpoint
+            egress = by_name(overlays[env], "NetworkPolicy")[f"{service.name}-object-storage"]
+            assert egress["spec"]["egress"][0]["ports"] == tcp443()
         for address in probes.values():
             parts = urlsplit(address)
             assert parts.hostname in services, address

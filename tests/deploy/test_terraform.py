@@ -54,3 +54,38 @@ def validation(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | None
 def test_root_validates_offline(root: str, validation: dict[str, str | None]) -> None:
     """`terraform validate` against the real provider schema (no registry needed)."""
     assert validation[root] is None, validation[root]
+
+
+def test_irsa_roles_get_exactly_the_buckets_and_service_accounts_the_overlays_use() -> None:
+    """Terraform's roles, trusts and buckets agree with what the pods are told (ADR 0024)."""
+    import json
+
+    from mercato.deploy import model
+    from mercato.deploy.environments import ENVIRONMENTS
+
+    outputs = json.loads((TERRAFORM / "modules" / "catalog" / "main.tf.json").read_text())
+    buckets = outputs["output"]["aws_s3_buckets"]["value"]
+    secret_env = outputs["output"]["environment_secret_env"]["value"]
+    for env in ENVIRONMENTS.values():
+        if not env.s3_on_aws:
+            assert buckets[env.name] == {}
+            continue
+        assert buckets[env.name] == {s.name: env.buckets_of(s) for s in model.with_engine("s3")}
+        assert all(
+            b.startswith(env.bucket_prefix) for names in buckets[env.name].values() for b in names
+        )
+        for service in model.with_engine("s3"):
+            assert not any("S3" in name for name in secret_env[env.name].get(service.name, []))
+            # Roles are named <name>-<service> with name = mercato-<env>.
+            assert env.s3_role_arn(service.name).endswith(f":role/{env.namespace}-{service.name}")
+    iam = (TERRAFORM / "modules" / "iam" / "main.tf").read_text()
+    assert 'name               = "${var.name}-${each.key}"' in iam
+    assert '"system:serviceaccount:${each.value}"' in iam
+    assert "service_accounts = merge(local.addons, var.workloads)" in iam
+    module = (TERRAFORM / "modules" / "object-storage" / "main.tf").read_text()
+    assert '"s3:*"' not in module.split('data "aws_iam_policy_document" "objects"')[1]
+    environment = (TERRAFORM / "modules" / "environment" / "main.tf").read_text()
+    workloads = environment.split("workloads = {")[1].split("\n  }")[0]
+    assert 'service => "${local.name}:${service}"' in workloads
+    assert "module.catalog.aws_s3_buckets[var.environment]" in workloads
+    assert 'name = "mercato-${var.environment}"' in environment

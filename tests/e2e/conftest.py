@@ -9,27 +9,18 @@ one that no other test buys.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from mercato.runner import seed
-from tests.e2e.support import RunningPlatform, eventually, free_offset, new_data_dir
+from tests.e2e.support import RunningPlatform, seeded_platform
+
+# The browser tests' fixtures, shared by tests/e2e/test_web_*.py.
+from tests.e2e.web import browser, tab, web  # noqa: F401
 
 
 @pytest.fixture(scope="session")
 def shop() -> Iterator[RunningPlatform]:
     """Every catalog service with the demo data, shared by the e2e modules."""
-    running = RunningPlatform(new_data_dir(), free_offset(), extra_args=["--seed"]).start()
-    try:
-        running.wait_running()
-        eventually(
-            lambda: True if seed.DEMO_CUSTOMER_EMAIL in running.output_tail(400) else None,
-            what="the demo data",
-            deadline=180,
-        )
+    with seeded_platform() as running:
         yield running
-    finally:
-        running.kill()
-        shutil.rmtree(running.data_dir.parent, ignore_errors=True)

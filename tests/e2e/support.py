@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,7 +16,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +24,7 @@ from typing import Any, TypeVar
 import httpx
 import psutil
 
-from mercato.runner import plan
+from mercato.runner import plan, seed
 from mercato.runner import state as statefile
 from mercato.runner.engines import EnginePorts
 
@@ -52,9 +54,16 @@ def free_offset() -> int:
     raise RuntimeError("no free port offset found")
 
 
+# As root, the runners of these tests keep PostgreSQL's binaries and clusters here (not in
+# /var/lib/mercato), removed when the tests end.
+POSTGRES_HOME = Path(tempfile.gettempdir()) / f"mercato-e2e-postgres-{uuid.uuid4().hex[:8]}"
+atexit.register(shutil.rmtree, POSTGRES_HOME, ignore_errors=True)
+
+
 def runner_env(**extra: str) -> dict[str, str]:
     """The test's environment without MERCATO_* settings that would leak into the platform."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MERCATO_")}
+    env["MERCATO_POSTGRES_HOME"] = str(POSTGRES_HOME)
     env.update(extra)
     return env
 
@@ -88,9 +97,8 @@ def jwt_claims(token: str) -> dict[str, Any]:
 
 
 def new_data_dir() -> Path:
-    # Not pytest's tmp_path: PostgreSQL runs as an unprivileged user when we are root
-    # and must traverse every parent directory.
-    return Path(tempfile.mkdtemp(prefix="mercato-e2e-runner-", dir="/tmp")) / "data"
+    """A data dir inside a new private (0700) directory, as in a clone under /root."""
+    return Path(tempfile.mkdtemp(prefix="mercato-e2e-runner-")) / "data"
 
 
 @dataclass
@@ -226,3 +234,35 @@ def login(base: str, email: str, password: str = PASSWORD) -> httpx.Response:
     return httpx.post(
         f"{base}/api/v1/auth/login", json={"email": email, "password": password}, timeout=30
     )
+
+
+def login_as_new_customer(gateway: str) -> tuple[str, str, str]:
+    """Registers and logs in a new customer; (access token, refresh token, email)."""
+    email = f"customer-{uuid.uuid4().hex[:8]}@example.com"
+    reply = httpx.post(
+        f"{gateway}/api/v1/auth/register",
+        json={"email": email, "password": PASSWORD, "name": "Ada"},
+        timeout=30,
+    )
+    assert reply.status_code == 201, reply.text
+    tokens = login(gateway, email)
+    assert tokens.status_code == 200, tokens.text
+    return tokens.json()["access_token"], tokens.json()["refresh_token"], email
+
+
+@contextlib.contextmanager
+def seeded_platform() -> Iterator[RunningPlatform]:
+    """`mercato up --seed` with every service (own data dir and port offset), until the
+    demo data is in; stopped and removed on exit."""
+    running = RunningPlatform(new_data_dir(), free_offset(), extra_args=["--seed"]).start()
+    try:
+        running.wait_running()
+        eventually(
+            lambda: True if seed.DEMO_CUSTOMER_EMAIL in running.output_tail(400) else None,
+            what="the demo data",
+            deadline=180,
+        )
+        yield running
+    finally:
+        running.kill()
+        shutil.rmtree(running.data_dir.parent, ignore_errors=True)

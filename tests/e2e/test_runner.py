@@ -25,6 +25,7 @@ from mercato.runner import state as statefile
 from mercato.runner.engines import Nats, Postgres, free_port
 from tests.e2e.support import (
     PASSWORD,
+    POSTGRES_HOME,
     STOP_DEADLINE,
     RunningPlatform,
     assert_gone,
@@ -32,6 +33,7 @@ from tests.e2e.support import (
     free_offset,
     jwt_claims,
     login,
+    login_as_new_customer,
     mercato,
     new_data_dir,
     processes_mentioning,
@@ -162,20 +164,6 @@ def jwt_header(token: str) -> dict[str, Any]:
     return dict(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))))
 
 
-def login_as_new_customer(gateway: str) -> tuple[str, str, str]:
-    """Registers and logs in a new customer; (access token, refresh token, email)."""
-    email = f"customer-{uuid.uuid4().hex[:8]}@example.com"
-    reply = httpx.post(
-        f"{gateway}/api/v1/auth/register",
-        json={"email": email, "password": PASSWORD, "name": "Ada"},
-        timeout=30,
-    )
-    assert reply.status_code == 201, reply.text
-    tokens = login(gateway, email)
-    assert tokens.status_code == 200, tokens.text
-    return tokens.json()["access_token"], tokens.json()["refresh_token"], email
-
-
 def test_sigterm_stops_everything_and_a_restart_keeps_the_data(
     platform: RunningPlatform,
 ) -> None:
@@ -277,7 +265,9 @@ def test_an_engine_that_dies_stops_the_platform() -> None:
 
 def test_external_engines_are_used_instead_of_embedded_ones() -> None:
     base = new_data_dir().parent
-    postgres = Postgres(base / "external-pg", port=free_port(), password="external-password")
+    postgres = Postgres(
+        base / "external-pg", port=free_port(), password="external-password", home=POSTGRES_HOME
+    )
     nats = Nats(base / "external-nats", port=free_port(), monitor_port=free_port())
     engines = [(postgres, postgres.start(base / "pg.log")), (nats, nats.start(base / "nats.log"))]
     running: RunningPlatform | None = None

@@ -130,6 +130,53 @@ def test_browse_search_buy_decline_and_cancel_through_the_gateway(gateway: httpx
     assert refunded["refunded"] == {"amount": 7800, "currency": "EUR"}
 
 
+def test_a_buyer_reviews_what_they_bought_and_the_rating_follows(gateway: httpx.Client):
+    seeds = next(
+        p
+        for p in gateway.get(f"{API}/products", params={"q": "herb seed"}).json()["items"]
+        if p["sku"] == "GAR-SEEDS"
+    )
+
+    def rating() -> dict[str, Any]:
+        return dict(gateway.get(f"{API}/products/{seeds['id']}").json()["rating"])
+
+    before = rating()
+    opinion = {"product_id": seeds["id"], "rating": 1, "title": "Nothing grew"}
+    eve = sign_up(gateway, "eve")
+    refused = gateway.post(f"{API}/reviews", json=opinion, headers=eve)
+    assert refused.status_code == 403, refused.text
+
+    gateway.put(f"{API}/cart/items/{seeds['id']}", json={"quantity": 1}, headers=eve)
+    assert check_out(gateway, eve, add_card(gateway, eve, "4242424242424242"))["status"] == (
+        "confirmed"
+    )
+
+    # review learns of the order from its event: a moment after the checkout, not at once.
+    def written() -> dict[str, Any] | None:
+        answer = gateway.post(f"{API}/reviews", json=opinion, headers=eve)
+        assert answer.status_code in (201, 403), answer.text
+        return dict(answer.json()) if answer.status_code == 201 else None
+
+    review = eventually(written, what="review to accept the buyer's review", deadline=30)
+    listed = gateway.get(f"{API}/reviews", params={"product_id": seeds["id"]}).json()["items"]
+    assert review["id"] in [r["id"] for r in listed]
+
+    def counted(count: int) -> dict[str, Any] | None:
+        shown = rating()
+        return shown if shown["count"] == count else None
+
+    moved = eventually(
+        lambda: counted(before["count"] + 1), what="the product's rating to count the review"
+    )
+    assert moved["average"] <= (before["average"] or 1.0)
+
+    assert gateway.delete(f"{API}/reviews/{review['id']}", headers=eve).status_code == 204
+    back = eventually(
+        lambda: counted(before["count"]), what="the deleted review to leave the rating"
+    )
+    assert back == before
+
+
 def test_the_status_page_shows_every_service_and_engine_ok(gateway: httpx.Client):
     def all_ok() -> dict[str, Any] | None:
         reply = gateway.get(f"{API}/status")

@@ -16,8 +16,9 @@ GATEWAY = f'{NS}, service="gateway", job="gateway", instance="10.0.0.5:8080"'
 PROXIED = f'{GATEWAY}, route="/api/v1/orders/*", method="POST"'
 USER = f'{NS}, service="user", job="user", instance="10.0.0.6:8080"'
 PAYMENT = f'{NS}, service="payment", job="payment", instance="10.0.0.8:8080"'
-HEALTH_A = f'{NS}, service="health", job="health", instance="10.0.0.9:8080"'
-HEALTH_B = f'{NS}, service="health", job="health", instance="10.0.0.10:8080"'
+REVIEW = f'{NS}, service="review", job="review", instance="10.0.0.9:8080"'
+HEALTH_A = f'{NS}, service="health", job="health", instance="10.0.0.11:8080"'
+HEALTH_B = f'{NS}, service="health", job="health", instance="10.0.0.12:8080"'
 PROBED_ORDER = 'kind="service", target="order"'
 POD = f'{NS}, pod="order-7d9f8c6b5-x2x4q", container="order"'
 
@@ -240,6 +241,20 @@ CASES = [
             f'mercato_orders_total{{{ORDER}, status="failed", reason="payment_declined"}}': (
                 "0+5x40"
             ),
+        },
+    ),
+    Case(
+        "MercatoReviewBuyersRefused",
+        "50m",
+        {"namespace": "mercato-prod"},
+        {
+            f'mercato_review_changes_total{{{REVIEW}, change="created"}}': "0+0x60",
+            f'mercato_review_refusals_total{{{REVIEW}, reason="not_a_buyer"}}': "0+1x60",
+        },
+        {
+            # Someone trying to review what they did not buy, among many who did.
+            f'mercato_review_changes_total{{{REVIEW}, change="created"}}': "0+3x60",
+            f'mercato_review_refusals_total{{{REVIEW}, reason="not_a_buyer"}}': "0+1x60",
         },
     ),
     Case(

@@ -85,6 +85,10 @@ ROUTINE = {
     ],
     "nats": ["[3043] 2026/11/26 07:19:51.838309 [INF] Server is ready"],
     "s3": ["I1126 07:20:53.105944 store.go:338 In dir /x/s3 (disk ID 0) adds volume:10"],
+    "smtp": [
+        "2026-12-02 05:31:07,412 INFO accepting mail on 127.0.0.1:12525 into /x/mail",
+        "2026-12-02 05:31:09,020 INFO stored 20261202T053109.019311Z-3fa2c1.eml for a@b.c (342 B)",
+    ],
 }
 SHOWN = {
     "postgres": [
@@ -102,6 +106,11 @@ SHOWN = {
         "W1126 07:19:55.080523 s3_sse_s3.go:861 SSE-S3 KeyManager: no passphrase",
         "E1126 07:19:55.088580 s3api_server.go:403 Failed to load IAM configuration",
         "panic: runtime error: index out of range",
+    ],
+    "smtp": [
+        "2026-12-02 05:31:09,020 ERROR could not store a message to a@b.c: [Errno 28] No space",
+        "Traceback (most recent call last):",
+        "OSError: [Errno 98] error while attempting to bind on address ('127.0.0.1', 12525)",
     ],
 }
 

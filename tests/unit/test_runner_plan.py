@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -23,6 +24,8 @@ ENDPOINTS = plan.Endpoints(
     s3_endpoint="http://127.0.0.1:18333",
     s3_access_key="mercatokey",
     s3_secret_key="s3-secret",
+    smtp_host="127.0.0.1",
+    smtp_port=12525,
 )
 
 
@@ -110,6 +113,7 @@ def test_services_get_exactly_the_engines_the_catalog_gives_them() -> None:
         assert ("MERCATO_DATABASE_URL" in env) == bool(spec.database)
         assert ("MERCATO_NATS_URL" in env) == spec.uses_nats
         assert ("MERCATO_S3_ENDPOINT" in env) == bool(spec.buckets)
+        assert ("MERCATO_SMTP_HOST" in env) == spec.smtp
         if spec.buckets:
             assert env["MERCATO_S3_PUBLIC_ENDPOINT"] == ENDPOINTS.s3_endpoint
             assert env["MERCATO_S3_ACCESS_KEY"] == "mercatokey"
@@ -144,6 +148,33 @@ def test_external_engines_come_from_mercato_variables() -> None:
     assert endpoints.provides("nats")
     assert not endpoints.provides("s3")
     assert not endpoints.provides("smtp")
+
+
+def test_a_service_that_sends_mail_gets_the_smtp_sink_and_reads_it_into_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(catalog.SERVICES, "user", replace(catalog.get("user"), smtp=True))
+    assert "smtp" in plan.engines_needed(["user"])
+    env = plan.service_env("user", ports=plan.service_ports(), endpoints=ENDPOINTS, secrets=SECRETS)
+    assert env["MERCATO_SMTP_HOST"] == "127.0.0.1"
+    assert env["MERCATO_SMTP_PORT"] == "12525"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings("user")
+    assert (settings.smtp_host, settings.smtp_port) == ("127.0.0.1", 12525)
+    assert not settings.smtp_starttls
+    assert settings.smtp_password is None
+
+
+def test_an_external_smtp_relay_comes_from_mercato_variables() -> None:
+    relay = plan.external_endpoints({"MERCATO_SMTP_HOST": "mail.example.com"})
+    assert relay.address("smtp") == "smtp://mail.example.com:25"
+    submission = plan.external_endpoints(
+        {"MERCATO_SMTP_HOST": "mail.example.com", "MERCATO_SMTP_PORT": "587"}
+    )
+    assert (submission.smtp_host, submission.smtp_port) == ("mail.example.com", 587)
+    with pytest.raises(plan.PlanError, match="MERCATO_SMTP_PORT"):
+        plan.external_endpoints({"MERCATO_SMTP_HOST": "mail", "MERCATO_SMTP_PORT": "smtp"})
 
 
 def test_an_external_s3_without_keys_is_refused() -> None:

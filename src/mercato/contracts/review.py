@@ -1,7 +1,7 @@
 """review's contracts: the events product keeps its rating aggregate from.
 
-The review service is not built yet; these payloads are what product reads today, so the
-service will be written to publish exactly them.
+Each carries the review's whole state, so product keeps the newest and a late or repeated
+event changes nothing (``updated_at`` grows with every change of a review).
 """
 
 from __future__ import annotations

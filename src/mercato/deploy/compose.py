@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from mercato import catalog
-from mercato.deploy import k8s, model, tracing
+from mercato.deploy import model, tracing
 from mercato.deploy.model import Deployable
 
 Obj = dict[str, Any]
@@ -16,7 +16,7 @@ MAILPIT_IMAGE = "axllent/mailpit:v1.21.8"
 MAILPIT_SMTP_PORT = 1025
 PROMETHEUS_IMAGE = "prom/prometheus:v3.1.0"
 GRAFANA_IMAGE = "grafana/grafana:11.4.0"
-MINIO_SERVER_IMAGE = k8s.MINIO_IMAGE
+MINIO_SERVER_IMAGE = model.MINIO_IMAGE
 IMAGE_TAG = "${MERCATO_TAG:-local}"
 
 # Variables the user sets in .env (from .env.example); nothing secret is written here.
@@ -175,7 +175,7 @@ def engines() -> Obj:
     )
     return {
         "postgres": {
-            "image": k8s.PSQL_IMAGE,
+            "image": model.PSQL_IMAGE,
             "restart": "unless-stopped",
             "environment": {
                 "POSTGRES_USER": POSTGRES_USER,
@@ -203,7 +203,7 @@ def engines() -> Obj:
             "healthcheck": healthcheck(["CMD", "mc", "ready", "local"]),
         },
         "minio-buckets": {
-            "image": k8s.MC_IMAGE,
+            "image": model.MC_IMAGE,
             "restart": "no",
             "entrypoint": ["/bin/sh", "-c", bucket_script],
             "environment": {
@@ -213,7 +213,7 @@ def engines() -> Obj:
             "depends_on": {"minio": {"condition": "service_healthy"}},
         },
         "nats": {
-            "image": k8s.NATS_IMAGE,
+            "image": model.NATS_IMAGE,
             "restart": "unless-stopped",
             "command": ["--jetstream", "--store_dir", "/data", "--http_port", "8222"],
             "volumes": ["nats-data:/data"],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mercato.deploy import model
+
 BASELINE_REQUESTS = {"cpu": "125m", "memory": "128Mi"}
 BASELINE_LIMITS = {"cpu": "250m", "memory": "256Mi"}
 
@@ -35,9 +37,17 @@ class Environment:
     nats_replicas: int = 1
     host: str | None = None
     files_host: str | None = None
-    # Set these two for your account (docs/deploy.md, step 6), then `mercato render k8s`.
+    # Set these for your account (docs/deploy.md, step 6), then `mercato render all`.
     certificate_arn: str | None = None
     region: str = "eu-central-1"
+    account_id: str = "000000000000"
+    # Object storage: "minio" (in the cluster, a static key from the environment's
+    # secrets) or "aws" (AWS S3, buckets and one IRSA role per service from Terraform,
+    # no static key; docs/adr/0024).
+    object_storage: str = "minio"
+    # Real bucket names start with this; None: mercato-<env>- on AWS (names are global:
+    # change it if they are taken), the settings' default on MinIO.
+    s3_bucket_prefix: str | None = None
     # Per-service resources that differ from the baseline (docs/adr/0012).
     resources: dict[str, Resources] = field(default_factory=dict)
     log_level: str = "info"
@@ -55,9 +65,38 @@ class Environment:
         return self.replicas_for.get(service, self.replicas)
 
     @property
+    def s3_on_aws(self) -> bool:
+        """True when the services use AWS S3 through IRSA roles instead of MinIO."""
+        return self.object_storage == "aws"
+
+    @property
+    def s3_endpoint(self) -> str:
+        """Where the services reach object storage."""
+        if self.s3_on_aws:
+            return f"https://s3.{self.region}.amazonaws.com"
+        return f"http://minio:{model.ENGINE_PORTS['s3']}"
+
+    @property
     def s3_public_endpoint(self) -> str:
         """Where browsers reach object storage for presigned URLs."""
+        if self.s3_on_aws:
+            return self.s3_endpoint
         return f"https://{self.files_host}" if self.files_host else "http://localhost:9000"
+
+    @property
+    def bucket_prefix(self) -> str:
+        """Prefix of the real bucket names (AWS's are global: they name the environment)."""
+        if self.s3_bucket_prefix is not None:
+            return self.s3_bucket_prefix
+        return f"mercato-{self.name}-" if self.s3_on_aws else model.BUCKET_PREFIX
+
+    def buckets_of(self, service: model.Deployable) -> list[str]:
+        """The real names of a service's buckets here."""
+        return [self.bucket_prefix + b for b in service.spec.buckets]
+
+    def s3_role_arn(self, service: str) -> str:
+        """The IRSA role a service's pods assume for S3 (terraform/modules/object-storage)."""
+        return f"arn:aws:iam::{self.account_id}:role/mercato-{self.name}-{service}"
 
 
 # Raised where the work is known to cost more than the baseline: auth hashes passwords
@@ -93,8 +132,8 @@ ENVIRONMENTS: dict[str, Environment] = {
         max_replicas=6,
         nats_replicas=3,
         host="shop.example.com",
-        files_host="files.shop.example.com",
         certificate_arn="arn:aws:acm:eu-central-1:000000000000:certificate/mercato-prod",
+        object_storage="aws",
         resources=PROD_RESOURCES,
         trace_sample_ratio=0.1,
     ),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mercato.deploy import k8s, model, render
+from mercato.deploy import model, render
 from mercato.deploy.environments import ENVIRONMENTS
+from mercato.deploy.k8s.objects import ROOT
+from mercato.deploy.k8s.overlays import images_component, read_images
 
 PROMOTIONS = {("dev", "stg"), ("stg", "prod")}
 
@@ -14,12 +16,12 @@ def images_path(repo: Path, env: str) -> Path:
     """The environment's image component."""
     if env not in ENVIRONMENTS:
         raise ValueError(f"unknown environment {env!r}; known: {', '.join(ENVIRONMENTS)}")
-    return repo / k8s.ROOT / "overlays" / env / "images" / "kustomization.yaml"
+    return repo / ROOT / "overlays" / env / "images" / "kustomization.yaml"
 
 
 def _write(repo: Path, env: str, entries: dict[str, dict[str, str]]) -> Path:
     path = images_path(repo, env)
-    content = k8s.images_component(ENVIRONMENTS[env], entries)
+    content = images_component(ENVIRONMENTS[env], entries)
     relative = path.relative_to(repo).as_posix()
     path.write_text(render.serialise(relative, content))
     return path
@@ -27,7 +29,7 @@ def _write(repo: Path, env: str, entries: dict[str, dict[str, str]]) -> Path:
 
 def set_tag(repo: Path, env: str, tag: str, registry: str | None = None) -> Path:
     """Every service of ``env`` at ``tag`` (and ``registry``, if given)."""
-    current = k8s.read_images(repo, env) if images_path(repo, env).exists() else {}
+    current = read_images(repo, env) if images_path(repo, env).exists() else {}
     entries = {}
     for service in model.services():
         name = current.get(service.image, {}).get("newName", service.image)
@@ -41,4 +43,4 @@ def promote(repo: Path, source: str, target: str) -> Path:
     """``target`` runs exactly the images ``source`` runs."""
     if (source, target) not in PROMOTIONS:
         raise ValueError(f"promotion goes dev -> stg -> prod, not {source} -> {target}")
-    return _write(repo, target, k8s.read_images(repo, source))
+    return _write(repo, target, read_images(repo, source))

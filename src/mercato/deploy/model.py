@@ -26,8 +26,15 @@ NATS_CLUSTER_PORT = 6222
 NATS_MONITOR_PORT = 8222
 MINIO_CONSOLE_PORT = 9001
 BUCKET_PREFIX: str = ServiceSettings.model_fields["s3_bucket_prefix"].default
+S3_REGION: str = ServiceSettings.model_fields["s3_region"].default  # MinIO's, and SeaweedFS's
 EVENT_PREFIX: str = ServiceSettings.model_fields["event_prefix"].default
 IMAGE_PREFIX = "mercato/"
+# Engine images, pinned: the same in compose and in Kubernetes.
+NATS_IMAGE = "nats:2.10.24-alpine"
+MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
+MC_IMAGE = "quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z"
+POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.2"
+PSQL_IMAGE = "postgres:17.2-alpine"
 # What a prober (``probes_all`` in the catalog) checks besides the services. PostgreSQL is
 # one database per service when deployed, and each service's /ready covers its own (ADR 0034).
 PROBED_ENGINES = {
@@ -60,7 +67,14 @@ class Deployable:
     @property
     def secret_env(self) -> tuple[str, ...]:
         """Environment variables holding the secrets the service needs outside dev."""
-        return tuple(f"MERCATO_{field.upper()}" for field in required_secrets(self.name))
+        return self.secret_env_for(web_identity=False)
+
+    def secret_env_for(self, *, web_identity: bool) -> tuple[str, ...]:
+        """The secret variables where S3 keys come from an IRSA role (or do not)."""
+        return tuple(
+            f"MERCATO_{field.upper()}"
+            for field in required_secrets(self.name, web_identity=web_identity)
+        )
 
     @property
     def buckets(self) -> tuple[str, ...]:
@@ -85,6 +99,7 @@ class Deployable:
             env["MERCATO_EVENT_PREFIX"] = EVENT_PREFIX
         if self.spec.buckets:
             env["MERCATO_S3_ENDPOINT"] = f"http://minio:{ENGINE_PORTS['s3']}"
+            env["MERCATO_S3_REGION"] = S3_REGION
             env["MERCATO_S3_BUCKET_PREFIX"] = BUCKET_PREFIX
         if self.spec.smtp:
             env["MERCATO_SMTP_HOST"] = "smtp"
@@ -93,9 +108,10 @@ class Deployable:
             env["MERCATO_ENGINE_PROBES"] = json.dumps(PROBED_ENGINES, sort_keys=True)
         return env
 
-    def expected_env(self) -> set[str]:
+    def expected_env(self, *, web_identity: bool = False) -> set[str]:
         """Every variable a running container of this service must receive."""
-        names = set(self.config_env()) | set(self.secret_env) | {"MERCATO_ENV"}
+        secrets = self.secret_env_for(web_identity=web_identity)
+        names = set(self.config_env()) | set(secrets) | {"MERCATO_ENV"}
         if self.spec.database:
             names.add("MERCATO_DATABASE_URL")
         if self.spec.buckets:
@@ -108,11 +124,12 @@ def services() -> list[Deployable]:
     return [Deployable(spec) for spec in catalog.SERVICES.values()]
 
 
-def required_secrets(name: str) -> list[str]:
+def required_secrets(name: str, *, web_identity: bool = False) -> list[str]:
     """The service's own answer to which secrets it needs (``ServiceSettings.required_secrets``).
 
     The settings class is loaded by the catalog's import path, the way the server loads
-    it, and built without reading the environment so the answer never depends on it.
+    it, and built without reading the environment so the answer never depends on it;
+    ``web_identity`` asks it as a pod with an IRSA role would (ADR 0024).
     """
     module, _, attribute = catalog.get(name).settings_class.partition(":")
     try:
@@ -121,7 +138,8 @@ def required_secrets(name: str) -> list[str]:
         if exc.name is None or not (module + ".").startswith(exc.name + "."):
             raise
         settings_class = ServiceSettings  # declared in the catalog, package not written yet
-    return settings_class.model_construct(service=name).required_secrets()
+    irsa = {"aws_role_arn": "irsa", "aws_web_identity_token_file": "irsa"} if web_identity else {}
+    return settings_class.model_construct(service=name, **irsa).required_secrets()
 
 
 def with_engine(engine: str) -> list[Deployable]:

@@ -1,7 +1,9 @@
 """``deploy/terraform/modules/catalog``: the catalog as Terraform outputs.
 
 The environment roots read it to create one ECR repository, one database and one
-Secrets Manager entry per service, so Terraform never keeps its own service list.
+Secrets Manager entry per service, and, where an environment keeps its objects on AWS
+S3, the buckets and one IRSA role per service owning some, so Terraform never keeps its
+own service list.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from mercato.deploy import model
+from mercato.deploy.environments import ENVIRONMENTS
 
 PATH = "deploy/terraform/modules/catalog/main.tf.json"
 
@@ -32,6 +35,39 @@ def render() -> dict[str, Any]:
         "buckets": {
             "description": "Object storage buckets (real names) of every service.",
             "value": sorted({b for s in services for b in s.buckets}),
+        },
+        "environment_secret_env": {
+            "description": "Per environment: service name to the secret variables it gets "
+            "there (no S3 keys where an IRSA role gives them).",
+            "value": {
+                env.name: {
+                    s.name: list(s.secret_env_for(web_identity=env.s3_on_aws))
+                    for s in services
+                    if s.secret_env_for(web_identity=env.s3_on_aws)
+                }
+                for env in ENVIRONMENTS.values()
+            },
+        },
+        "minio_environments": {
+            "description": "Environments running MinIO (with its root credentials as S3 keys).",
+            "value": [env.name for env in ENVIRONMENTS.values() if not env.s3_on_aws],
+        },
+        "aws_s3_buckets": {
+            "description": "Per environment on AWS S3: service name to its buckets (real "
+            "names); each such service gets an IRSA role for exactly those.",
+            "value": {
+                env.name: {s.name: env.buckets_of(s) for s in model.with_engine("s3")}
+                if env.s3_on_aws
+                else {}
+                for env in ENVIRONMENTS.values()
+            },
+        },
+        "storefront_origins": {
+            "description": "Per environment: the origins browsers upload from (bucket CORS).",
+            "value": {
+                env.name: [f"https://{env.host}"] if env.host else []
+                for env in ENVIRONMENTS.values()
+            },
         },
     }
     return {

@@ -3,7 +3,7 @@
 Services export OTLP/HTTP to the collector (``OTEL_EXPORTER_OTLP_ENDPOINT``, read by the
 chassis, docs/observability.md); the collector batches, caps its memory and forwards
 OTLP/gRPC to Tempo, which Grafana queries. One source for both targets: the
-``tracing`` Kustomize component and the compose services.
+``tracing`` Kustomize component (``mercato.deploy.k8s.tracing``) and the compose services.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mercato.deploy import model
+from mercato.deploy.documents import HEADER, to_yaml
 
 Obj = dict[str, Any]
 Files = dict[str, Any]
@@ -152,215 +153,6 @@ def grafana_datasource(url: str, *, uid: str = TEMPO, name: str = "Tempo") -> Ob
     }
 
 
-# -- Kubernetes --------------------------------------------------------------------------
-
-
-def component(root: str) -> Files:
-    """``<root>/components/tracing``: collector, Tempo, their policies, the services' env."""
-    from mercato.deploy import k8s, render
-
-    uid = model.RUN_AS_USER
-    namespace_env = {
-        "name": "K8S_NAMESPACE",
-        "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
-    }
-    collector_pod = {
-        "serviceAccountName": COLLECTOR,
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "securityContext": k8s.pod_security(uid),
-        "containers": [
-            {
-                **k8s.engine_container(
-                    "otel-collector",
-                    COLLECTOR_IMAGE,
-                    uid,
-                    args=["--config=/etc/otelcol/collector.yaml"],
-                    env=[namespace_env, {"name": "GOMEMLIMIT", "value": "200MiB"}],
-                    ports=[
-                        {"name": "otlp-http", "containerPort": OTLP_HTTP_PORT},
-                        {"name": "health", "containerPort": COLLECTOR_HEALTH_PORT},
-                        {"name": "metrics", "containerPort": COLLECTOR_METRICS_PORT},
-                    ],
-                    livenessProbe=k8s.http_probe("/", "health", periodSeconds=10),
-                    readinessProbe=k8s.http_probe("/", "health", periodSeconds=5),
-                    volumeMounts=[
-                        {"name": "config", "mountPath": "/etc/otelcol"},
-                        k8s.TMP_MOUNT,
-                    ],
-                ),
-                "resources": {
-                    "requests": {"cpu": "50m", "memory": "128Mi"},
-                    "limits": {"cpu": "500m", "memory": "256Mi"},
-                },
-            }
-        ],
-        "volumes": [
-            {"name": "config", "configMap": {"name": "otel-collector-config"}},
-            k8s.TMP_VOLUME,
-        ],
-    }
-    collector = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": k8s.meta(COLLECTOR, "tracing"),
-        "spec": {
-            "replicas": 1,
-            "revisionHistoryLimit": 5,
-            "selector": {"matchLabels": {k8s.NAME_LABEL: COLLECTOR}},
-            "template": {
-                "metadata": {
-                    "labels": k8s.labels(COLLECTOR, "tracing"),
-                    "annotations": {
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(COLLECTOR_METRICS_PORT),
-                        "prometheus.io/path": "/metrics",
-                    },
-                },
-                "spec": collector_pod,
-            },
-        },
-    }
-    tempo_pod = {
-        "serviceAccountName": TEMPO,
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "terminationGracePeriodSeconds": 60,
-        "securityContext": k8s.pod_security(uid),
-        "containers": [
-            k8s.engine_container(
-                TEMPO,
-                TEMPO_IMAGE,
-                uid,
-                args=["-config.file=/etc/tempo/tempo.yaml"],
-                ports=[
-                    {"name": "http", "containerPort": TEMPO_HTTP_PORT},
-                    {"name": "otlp-grpc", "containerPort": OTLP_GRPC_PORT},
-                ],
-                # /ready waits for the ingester to join its ring: fine for readiness, too
-                # slow a start for liveness, which only asks that the server answers.
-                startupProbe=k8s.http_probe(
-                    "/metrics", "http", periodSeconds=2, failureThreshold=60
-                ),
-                livenessProbe=k8s.http_probe("/metrics", "http", periodSeconds=10),
-                readinessProbe=k8s.http_probe("/ready", "http", periodSeconds=5),
-                volumeMounts=[
-                    {"name": "data", "mountPath": TEMPO_DATA},
-                    {"name": "config", "mountPath": "/etc/tempo"},
-                    k8s.TMP_MOUNT,
-                ],
-            )
-        ],
-        "volumes": [{"name": "config", "configMap": {"name": "tempo-config"}}, k8s.TMP_VOLUME],
-    }
-    tempo = k8s.statefulset(TEMPO, 1, tempo_pod, "10Gi", service_name=TEMPO)
-    services_with_tracing = {"matchLabels": {k8s.COMPONENT_LABEL: "service"}}
-    policies = [
-        # Every Mercato service may export spans to the collector.
-        k8s.network_policy(
-            "services-to-otel-collector",
-            {k8s.COMPONENT_LABEL: "service"},
-            egress=[{"to": [k8s.peer(COLLECTOR)], "ports": k8s.tcp(OTLP_HTTP_PORT)}],
-        ),
-        k8s.network_policy(
-            COLLECTOR,
-            {k8s.NAME_LABEL: COLLECTOR},
-            ingress=[
-                {
-                    "from": [{"podSelector": services_with_tracing}],
-                    "ports": k8s.tcp(OTLP_HTTP_PORT),
-                },
-                {
-                    "from": [k8s.namespace_peer(k8s.MONITORING_NAMESPACE)],
-                    "ports": k8s.tcp(COLLECTOR_METRICS_PORT),
-                },
-            ],
-            egress=[{"to": [k8s.peer(TEMPO)], "ports": k8s.tcp(OTLP_GRPC_PORT)}],
-        ),
-        k8s.network_policy(
-            TEMPO,
-            {k8s.NAME_LABEL: TEMPO},
-            ingress=[
-                {"from": [k8s.peer(COLLECTOR)], "ports": k8s.tcp(OTLP_GRPC_PORT)},
-                # Grafana queries, Prometheus scrapes.
-                {
-                    "from": [k8s.namespace_peer(k8s.MONITORING_NAMESPACE)],
-                    "ports": k8s.tcp(TEMPO_HTTP_PORT),
-                },
-            ],
-            egress=[],
-        ),
-    ]
-    path = f"{root}/components/tracing"
-    return {
-        f"{path}/tracing.yaml": [
-            k8s.service_account(COLLECTOR, "tracing"),
-            k8s.engine_service(COLLECTOR, [("otlp-http", OTLP_HTTP_PORT)]),
-            collector,
-            k8s.service_account(TEMPO, "tracing"),
-            k8s.engine_service(TEMPO, [("http", TEMPO_HTTP_PORT), ("otlp-grpc", OTLP_GRPC_PORT)]),
-            tempo,
-            *policies,
-        ],
-        f"{path}/collector.yaml": render.HEADER + render.to_yaml(collector_config(kubernetes=True)),
-        f"{path}/tempo.yaml": render.HEADER + render.to_yaml(tempo_config()),
-        f"{path}/kustomization.yaml": k8s.component(
-            resources=["tracing.yaml"],
-            configMapGenerator=[
-                {"name": "otel-collector-config", "files": ["collector.yaml"]},
-                {"name": "tempo-config", "files": ["tempo.yaml"]},
-                {
-                    "name": "mercato-tracing",
-                    "literals": [f"{k}={v}" for k, v in SERVICE_ENV.items()],
-                },
-            ],
-            patches=[
-                {
-                    "target": {
-                        "kind": "Deployment",
-                        "labelSelector": f"{k8s.COMPONENT_LABEL}=service",
-                    },
-                    "patch": render.to_yaml(
-                        [
-                            {
-                                "op": "add",
-                                "path": "/spec/template/spec/containers/0/envFrom/-",
-                                "value": {"configMapRef": {"name": "mercato-tracing"}},
-                            }
-                        ]
-                    ),
-                }
-            ],
-        ),
-    }
-
-
-def kubernetes_datasource(namespace: str) -> Obj:
-    """Grafana's Tempo datasource for one environment, picked up by Grafana's sidecar.
-
-    Grafana (kube-prometheus-stack) runs in the monitoring namespace, so the URL names
-    the environment's namespace, and each environment gets a datasource of its own.
-    """
-    name = "mercato-tempo-datasource"
-    environment = namespace.removeprefix("mercato-")
-    provisioning = grafana_datasource(
-        f"http://{TEMPO}.{namespace}.svc:{TEMPO_HTTP_PORT}",
-        uid=f"tempo-{environment}",
-        name=f"Tempo ({namespace})",
-    )
-    from mercato.deploy import k8s, render
-
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            **k8s.meta(name, "tracing"),
-            "labels": {**k8s.labels(name, "tracing"), "grafana_datasource": "1"},
-        },
-        "data": {"tempo.yaml": render.to_yaml(provisioning)},
-    }
-
-
 # -- compose ------------------------------------------------------------------------------
 
 
@@ -396,12 +188,9 @@ def compose_services(healthcheck: Callable[[list[str]], Obj]) -> Obj:
 
 def compose_files(root: str) -> Files:
     """Configuration files the compose services mount, and Grafana's datasource."""
-    from mercato.deploy import render
-
     return {
-        f"{root}/tracing/collector.yaml": render.HEADER
-        + render.to_yaml(collector_config(kubernetes=False)),
-        f"{root}/tracing/tempo.yaml": render.HEADER + render.to_yaml(tempo_config()),
+        f"{root}/tracing/collector.yaml": HEADER + to_yaml(collector_config(kubernetes=False)),
+        f"{root}/tracing/tempo.yaml": HEADER + to_yaml(tempo_config()),
         f"{root}/grafana/provisioning/datasources/tempo.yaml": grafana_datasource(
             f"http://{TEMPO}:{TEMPO_HTTP_PORT}"
         ),

@@ -530,7 +530,7 @@ def service_detail() -> Board:
 
 
 def business() -> Board:
-    """Orders, revenue, payments, the checkout funnel, stock."""
+    """Orders, revenue, payments, the checkout funnel, stock, reviews."""
     board = Board(
         "mercato-business",
         "Mercato / Business",
@@ -685,6 +685,21 @@ def business() -> Board:
             "Low-stock SKUs",
             "none",
             (f"max(mercato_inventory_low_stock_skus{{{NS}}})", "below their threshold"),
+        )
+    )
+    board.row("Reviews")
+    board.add(
+        graph(
+            "Reviews by change, refusals by reason",
+            "ops",
+            (
+                f"sum by (change) (rate(mercato_review_changes_total{{{NS}}}[{RATE}]))",
+                "{{change}}",
+            ),
+            (
+                f"sum by (reason) (rate(mercato_review_refusals_total{{{NS}}}[{RATE}]))",
+                "refused: {{reason}}",
+            ),
         )
     )
     return board

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mercato.deploy.documents import to_yaml as dump
 from mercato.observability import dashboards, rules, scrape
 
 ROOT = "deploy/monitoring"
@@ -18,8 +19,6 @@ HEADER = (
 
 def to_yaml(document: Any) -> str:
     """A generated YAML file with its header."""
-    from mercato.deploy.render import to_yaml as dump
-
     return HEADER + dump(document)
 
 

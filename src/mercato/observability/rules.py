@@ -355,8 +355,11 @@ def kubernetes_alerts() -> list[Alert]:
     ]
 
 
+REFUSED_BUYERS = 'mercato_review_refusals_total{reason="not_a_buyer"}'
+
+
 def business_alerts() -> list[Alert]:
-    """Payment declines and failing checkouts."""
+    """Payment declines, failing checkouts, buyers refused their reviews."""
     return [
         Alert(
             "MercatoPaymentDeclineSpike",
@@ -377,6 +380,19 @@ def business_alerts() -> list[Alert]:
             "reason than a declined card or missing stock: timeouts, expired reservations, "
             "a payment service that refused.",
             "10m",
+        ),
+        Alert(
+            "MercatoReviewBuyersRefused",
+            f"sum by (namespace) (increase({REFUSED_BUYERS}[30m])) / (sum by (namespace) "
+            f"(increase({REFUSED_BUYERS}[30m])) + sum by (namespace) (increase("
+            'mercato_review_changes_total{change="created"}[30m]))) > 0.5 and sum by '
+            f"(namespace) (increase({REFUSED_BUYERS}[30m])) >= 10",
+            "warning",
+            "Most reviews are refused as not coming from a buyer",
+            "Over the last 30 minutes more than half of at least 10 reviews were refused "
+            "with 403 not-a-verified-buyer: review's projection of order's events is "
+            "probably not fed, and real buyers cannot review.",
+            "15m",
         ),
     ]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -29,7 +30,7 @@ from mercato.platform.events import EventBus, Handler
 from mercato.platform.http import HttpClients
 from mercato.platform.metrics import Metrics
 from mercato.platform.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from mercato.platform.s3 import Credentials, ObjectStore
+from mercato.platform.s3 import CredentialSource, ObjectStore, credential_chain
 from mercato.platform.security import JwksCache, ServiceTokenProvider, TokenVerifier
 from mercato.platform.settings import ServiceSettings
 from mercato.platform.tracing import tracing_from_environment
@@ -89,7 +90,6 @@ class Platform:
                 pool_timeout=settings.db_pool_timeout_seconds,
                 tracing=self.tracing,
                 source=self.spec.name,
-                event_models=EVENTS,
             )
             self._checks["database"] = self.database.check
             self._shutdown.append(self.database.close)
@@ -118,19 +118,17 @@ class Platform:
 
         self.store: ObjectStore | None = None
         if self.spec.buckets:
-            if not (settings.s3_endpoint and settings.s3_access_key and settings.s3_secret_key):
+            credentials = _s3_credentials(settings)
+            if not (settings.s3_endpoint and credentials):
                 raise ValueError(
-                    f"{self.spec.name} needs MERCATO_S3_ENDPOINT, MERCATO_S3_ACCESS_KEY "
-                    "and MERCATO_S3_SECRET_KEY"
+                    f"{self.spec.name} needs MERCATO_S3_ENDPOINT and either MERCATO_S3_ACCESS_KEY "
+                    "and MERCATO_S3_SECRET_KEY, a web identity (AWS_ROLE_ARN and "
+                    "AWS_WEB_IDENTITY_TOKEN_FILE) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
                 )
             self.store = ObjectStore(
                 endpoint=settings.s3_endpoint,
                 public_endpoint=settings.s3_public_endpoint,
-                credentials=Credentials(
-                    settings.s3_access_key.get_secret_value(),
-                    settings.s3_secret_key.get_secret_value(),
-                    settings.s3_region,
-                ),
+                credentials=credentials,
             )
             self._checks["object_store"] = self._check_buckets
             self._shutdown.append(self.store.close)
@@ -351,3 +349,18 @@ async def _keep_running(name: str, job: Job) -> None:
             failures += 1
             log.exception("background job %s failed; restarting", name)
             await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+
+
+def _s3_credentials(settings: ServiceSettings) -> CredentialSource | None:
+    """The first configured S3 credential source (ADR 0024)."""
+    environ = dict(os.environ)
+    if settings.s3_web_identity:
+        environ["AWS_ROLE_ARN"] = str(settings.aws_role_arn)
+        environ["AWS_WEB_IDENTITY_TOKEN_FILE"] = str(settings.aws_web_identity_token_file)
+    return credential_chain(
+        access_key=settings.s3_access_key.get_secret_value() if settings.s3_access_key else None,
+        secret_key=settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None,
+        region=settings.s3_region,
+        environ=environ,
+        session_name=f"mercato-{settings.service}",
+    )

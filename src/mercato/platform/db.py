@@ -30,7 +30,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from mercato.platform.context import current_request_id
-from mercato.platform.envelope import EventModels, EventPayload, event_tables, seal
+from mercato.platform.envelope import EventPayload, event_tables, seal
 from mercato.platform.metrics import Metrics
 from mercato.platform.tracing import OFF, Tracing, inject, trace_statements
 
@@ -79,12 +79,9 @@ class Database:
         echo: bool = False,
         tracing: Tracing = OFF,
         source: str | None = None,
-        event_models: EventModels | None = None,
     ) -> None:
         # The service whose outbox this is: every event written here comes from it.
         self.source = source
-        # The contracts of the events, by type: payloads given as JSON are checked on them.
-        self.event_models: EventModels = event_models or {}
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             poolclass=_timed_pool(metrics, pool_size + max_overflow),
@@ -187,24 +184,13 @@ class UnitOfWork:
         await self.session.rollback()
         self._events = 0
 
-    async def publish(
-        self,
-        payload: EventPayload | str,
-        data: dict[str, Any] | None = None,
-        *,
-        subject: str | uuid.UUID,
-        source: str | None = None,
-    ) -> uuid.UUID:
+    async def publish(self, payload: EventPayload, *, subject: str | uuid.UUID) -> uuid.UUID:
         """Writes an event to the outbox, to be published once this transaction commits.
 
-        ``uow.publish(OrderConfirmed(...), subject=order.id)``. The older form, an event type
-        and its JSON (``uow.publish("order.confirmed", {...}, subject=...)``), is parsed into
-        the type's contract first, so it cannot publish what the contract refuses; it stays
-        until every producer builds its models.
+        ``uow.publish(OrderConfirmed(...), subject=order.id)``: the payload is the event's
+        contract model, which names its type and version; the source is the database's.
         """
-        if isinstance(payload, str):
-            payload = self._contract_of(payload, data or {})
-        source = source or self._database.source
+        source = self._database.source
         if source is None:
             raise RuntimeError("the database was made without the service publishing its events")
         event_id = uuid.uuid4()
@@ -248,9 +234,3 @@ class UnitOfWork:
             )
         self._events += 1
         return event_id
-
-    def _contract_of(self, event_type: str, data: dict[str, Any]) -> EventPayload:
-        model = self._database.event_models.get(event_type)
-        if model is None:
-            raise LookupError(f"no contract for the event type {event_type!r}")
-        return model.model_validate(data)

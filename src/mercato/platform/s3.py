@@ -3,16 +3,25 @@
 Requests are signed with AWS Signature Version 4 and sent with the process's aiohttp
 session. Browsers upload and download through presigned URLs; an upload URL signs
 the content type and the exact length, so the store itself refuses anything else.
+
+Credentials come from a chain (ADR 0024): static keys from settings, else a web
+identity (IRSA on EKS) exchanged at STS for temporary keys that are refreshed ahead of
+their expiry, else the standard AWS environment variables.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
 from urllib.parse import quote, urlsplit
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 import aiohttp
@@ -23,15 +32,215 @@ from mercato.platform.errors import ServiceUnavailable, ValidationFailed
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 ALGORITHM = "AWS4-HMAC-SHA256"
+STS_NAMESPACE = "{https://sts.amazonaws.com/doc/2011-06-15/}"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """An access key pair and the region it signs for."""
+    """An access key pair, the region it signs for and, for temporary keys, their session."""
 
     access_key: str
     secret_key: str
     region: str = "us-east-1"
+    session_token: str | None = None
+    expires_at: datetime | None = None
+
+    def seconds_left(self, now: datetime) -> float | None:
+        """How long these keys still work, or None when they never expire."""
+        if self.expires_at is None:
+            return None
+        return (self.expires_at - now).total_seconds()
+
+
+class CredentialSource(Protocol):
+    """Where an object store gets the keys it signs with."""
+
+    async def get(self) -> Credentials:
+        """Keys valid now, refreshed first if they are about to expire."""
+        ...
+
+    def current(self) -> Credentials:
+        """Keys valid now, without waiting (for presigning, which is synchronous)."""
+        ...
+
+
+class StaticCredentials:
+    """Keys that never change: settings, MinIO, SeaweedFS, or AWS's environment variables."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._credentials = credentials
+
+    async def get(self) -> Credentials:
+        """The keys."""
+        return self._credentials
+
+    def current(self) -> Credentials:
+        """The keys."""
+        return self._credentials
+
+
+class WebIdentityCredentials:
+    """Temporary keys from STS ``AssumeRoleWithWebIdentity``, the way IRSA hands them to pods.
+
+    The token file is read at every exchange: the kubelet rotates it. Keys are refreshed
+    ``refresh_ahead`` before they expire, so no request ever signs with expired keys;
+    concurrent callers share one exchange. Should STS fail while the old keys still work,
+    they go on being used and the next caller tries again.
+    """
+
+    def __init__(
+        self,
+        *,
+        role_arn: str,
+        token_file: Path,
+        sts_endpoint: str,
+        region: str,
+        session_name: str,
+        duration_seconds: int = 3600,
+        refresh_ahead: timedelta = timedelta(minutes=15),
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 10.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.role_arn = role_arn
+        self.token_file = token_file
+        self.sts_endpoint = sts_endpoint.rstrip("/")
+        self.region = region
+        self.session_name = session_name
+        self.duration_seconds = duration_seconds
+        # Short sessions would otherwise be due a refresh as soon as they are issued.
+        self.refresh_ahead = min(refresh_ahead, timedelta(seconds=duration_seconds / 3))
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._clock = clock
+        self._credentials: Credentials | None = None
+        self._lock = asyncio.Lock()
+        self._background: asyncio.Task[Credentials] | None = None
+
+    def _fresh(self, credentials: Credentials | None) -> bool:
+        if credentials is None:
+            return False
+        left = credentials.seconds_left(self._clock())
+        return left is None or left > self.refresh_ahead.total_seconds()
+
+    def _usable(self, credentials: Credentials | None) -> bool:
+        if credentials is None:
+            return False
+        left = credentials.seconds_left(self._clock())
+        return left is None or left > 0
+
+    async def get(self) -> Credentials:
+        """Keys valid now; exchanges the token at STS first when they are due."""
+        if self._fresh(self._credentials):
+            assert self._credentials is not None
+            return self._credentials
+        async with self._lock:
+            # Whoever held the lock before us may have refreshed them already.
+            if self._fresh(self._credentials):
+                assert self._credentials is not None
+                return self._credentials
+            try:
+                self._credentials = await self._assume_role()
+            except ServiceUnavailable:
+                if not self._usable(self._credentials):
+                    raise
+                log.warning("STS refresh failed; signing with the current keys until they expire")
+            assert self._credentials is not None
+            return self._credentials
+
+    def current(self) -> Credentials:
+        """Keys valid now; starts a refresh in the background when they are due."""
+        credentials = self._credentials
+        if not self._usable(credentials):
+            raise ServiceUnavailable("The object store's credentials have expired.")
+        assert credentials is not None
+        if not self._fresh(credentials) and (self._background is None or self._background.done()):
+            self._background = asyncio.get_running_loop().create_task(self.get())
+        return credentials
+
+    async def _assume_role(self) -> Credentials:
+        try:
+            token = self.token_file.read_text().strip()
+        except OSError as exc:
+            raise ServiceUnavailable("The web identity token cannot be read.") from exc
+        form = {
+            "Action": "AssumeRoleWithWebIdentity",
+            "Version": "2011-06-15",
+            "RoleArn": self.role_arn,
+            "RoleSessionName": self.session_name,
+            "WebIdentityToken": token,
+            "DurationSeconds": str(self.duration_seconds),
+        }
+        session = self._session or aiohttp.ClientSession()
+        try:
+            async with session.post(
+                f"{self.sts_endpoint}/", data=form, timeout=self._timeout
+            ) as response:
+                status, body = response.status, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ServiceUnavailable("STS is unreachable.") from exc
+        finally:
+            if self._session is None:
+                await session.close()
+        if status != 200:
+            log.warning("STS refused AssumeRoleWithWebIdentity: %s %r", status, body[:300])
+            raise ServiceUnavailable("STS refused the web identity.")
+        return parse_assumed_role(body, region=self.region)
+
+
+def parse_assumed_role(body: bytes, *, region: str) -> Credentials:
+    """The temporary keys in an ``AssumeRoleWithWebIdentity`` answer."""
+    try:
+        found = ElementTree.fromstring(body).find(  # noqa: S314 (STS's answer, over TLS on AWS)
+            f"{STS_NAMESPACE}AssumeRoleWithWebIdentityResult/{STS_NAMESPACE}Credentials"
+        )
+        if found is None:
+            raise KeyError("Credentials")
+        fields = {child.tag.removeprefix(STS_NAMESPACE): child.text or "" for child in found}
+        return Credentials(
+            access_key=fields["AccessKeyId"],
+            secret_key=fields["SecretAccessKey"],
+            region=region,
+            session_token=fields["SessionToken"],
+            expires_at=datetime.fromisoformat(fields["Expiration"].replace("Z", "+00:00")),
+        )
+    except (ElementTree.ParseError, KeyError, ValueError) as exc:
+        raise ServiceUnavailable("STS answered without usable credentials.") from exc
+
+
+def credential_chain(
+    *,
+    access_key: str | None,
+    secret_key: str | None,
+    region: str,
+    environ: Mapping[str, str],
+    session_name: str,
+) -> CredentialSource | None:
+    """The first source that is configured: settings, then web identity, then AWS's env vars."""
+    if access_key and secret_key:
+        return StaticCredentials(Credentials(access_key, secret_key, region))
+    role_arn, token_file = environ.get("AWS_ROLE_ARN"), environ.get("AWS_WEB_IDENTITY_TOKEN_FILE")
+    if role_arn and token_file:
+        return WebIdentityCredentials(
+            role_arn=role_arn,
+            token_file=Path(token_file),
+            sts_endpoint=environ.get("AWS_ENDPOINT_URL_STS")
+            or f"https://sts.{region}.amazonaws.com",
+            region=region,
+            session_name=environ.get("AWS_ROLE_SESSION_NAME") or session_name,
+        )
+    if environ.get("AWS_ACCESS_KEY_ID") and environ.get("AWS_SECRET_ACCESS_KEY"):
+        return StaticCredentials(
+            Credentials(
+                environ["AWS_ACCESS_KEY_ID"],
+                environ["AWS_SECRET_ACCESS_KEY"],
+                region,
+                session_token=environ.get("AWS_SESSION_TOKEN") or None,
+            )
+        )
+    return None
 
 
 def create_bucket_configuration(region: str) -> bytes:
@@ -170,6 +379,9 @@ class SigV4:
             "X-Amz-Expires": str(expires_in),
             "X-Amz-SignedHeaders": ";".join(sorted(signed_headers)),
         }
+        if self._credentials.session_token:
+            # S3 signs the token with the rest of the query, as botocore does.
+            query["X-Amz-Security-Token"] = self._credentials.session_token
         signature, _ = self._signature(
             method=method,
             path=parts.path or "/",
@@ -203,6 +415,8 @@ class SigV4:
             "x-amz-date": amz_date,
             "x-amz-content-sha256": payload_hash,
         }
+        if self._credentials.session_token:
+            out["x-amz-security-token"] = self._credentials.session_token
         query = dict((k, v) for k, _, v in (p.partition("=") for p in parts.query.split("&") if p))
         signature, signed = self._signature(
             method=method,
@@ -227,15 +441,16 @@ class ObjectStore:
         self,
         *,
         endpoint: str,
-        credentials: Credentials,
+        credentials: Credentials | CredentialSource,
         session: aiohttp.ClientSession | None = None,
         public_endpoint: str | None = None,
         timeout: float = 10.0,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.public_endpoint = (public_endpoint or endpoint).rstrip("/")
-        self._signer = SigV4(credentials)
-        self._region = credentials.region
+        self.credentials: CredentialSource = (
+            StaticCredentials(credentials) if isinstance(credentials, Credentials) else credentials
+        )
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -262,7 +477,8 @@ class ObjectStore:
         headers: Mapping[str, str] | None = None,
     ) -> tuple[int, CIMultiDict[str], bytes]:
         url = self._url(bucket, key)
-        signed = self._signer.sign_headers(method, url, body=body, headers=headers)
+        signer = SigV4(await self.credentials.get())
+        signed = signer.sign_headers(method, url, body=body, headers=headers)
         try:
             async with self.session.request(
                 method,
@@ -278,9 +494,12 @@ class ObjectStore:
 
     async def ensure_bucket(self, bucket: str) -> None:
         """Creates ``bucket`` unless it exists, in the region the credentials sign for."""
-        status, _, body = await self._send(
-            "PUT", bucket, body=create_bucket_configuration(self._region)
-        )
+        # Asked first: on AWS the buckets come from Terraform, and a least-privilege
+        # role may look at its buckets but not create them.
+        if await self.bucket_exists(bucket):
+            return
+        region = (await self.credentials.get()).region
+        status, _, body = await self._send("PUT", bucket, body=create_bucket_configuration(region))
         if status not in (200, 409):
             raise RuntimeError(f"creating bucket {bucket} failed: {status} {body[:200]!r}")
 
@@ -330,16 +549,28 @@ class ObjectStore:
     ) -> PresignedUpload:
         """A PUT URL accepting exactly ``size`` bytes of ``content_type``."""
         headers = {"Content-Type": content_type, "Content-Length": str(size)}
-        url = self._signer.presign(
+        signer, expires_in = self._presigner(expires_in)
+        url = signer.presign(
             "PUT", self._url(bucket, key, public=True), expires_in=expires_in, headers=headers
         )
         return PresignedUpload(upload_url=url, method="PUT", headers=headers, expires_in=expires_in)
 
     def presign_download(self, bucket: str, key: str, *, expires_in: int = 3600) -> str:
         """A GET URL for one object."""
-        return self._signer.presign(
-            "GET", self._url(bucket, key, public=True), expires_in=expires_in
-        )
+        signer, expires_in = self._presigner(expires_in)
+        return signer.presign("GET", self._url(bucket, key, public=True), expires_in=expires_in)
+
+    def _presigner(self, expires_in: int) -> tuple[SigV4, int]:
+        """A signer and the URL lifetime it can honour.
+
+        A presigned URL stops working when the keys that signed it expire, so with
+        temporary keys it promises no more than they have left.
+        """
+        credentials = self.credentials.current()
+        left = credentials.seconds_left(datetime.now(UTC))
+        if left is not None:
+            expires_in = max(1, min(expires_in, int(left)))
+        return SigV4(credentials), expires_in
 
     async def close(self) -> None:
         """Closes the session if this store made it."""

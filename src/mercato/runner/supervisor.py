@@ -29,7 +29,15 @@ from rich.text import Text
 from mercato import catalog
 from mercato.runner import display, plan, probes
 from mercato.runner import state as statefile
-from mercato.runner.engines import Engine, EngineError, EnginePorts, engines_for, port_is_open
+from mercato.runner.engines import (
+    Engine,
+    EngineError,
+    EnginePorts,
+    Postgres,
+    engines_for,
+    port_is_open,
+    postgres_home,
+)
 from mercato.runner.processes import popen_child
 from mercato.runner.secrets import load_or_create
 
@@ -204,18 +212,19 @@ class Runner:
         ports = plan.service_ports(offset=offset, gateway_port=self.options.gateway_port)
         external = plan.external_endpoints(self.options.environ)
         self.secrets = load_or_create(self.data_dir)
-        launchers = engines_for(self.data_dir, EnginePorts().shifted(offset), self.secrets)
+        launchers = engines_for(
+            self.data_dir,
+            EnginePorts().shifted(offset),
+            self.secrets,
+            postgres_home=postgres_home(self.options.environ),
+        )
 
         for name in plan.engines_needed(selected):
             log_path = self.logs_dir / f"{name}.log"
-            if external.provides(name):
-                url = {
-                    "postgres": external.database_url,
-                    "nats": external.nats_url,
-                    "s3": external.s3_endpoint,
-                }[name]
+            url = external.address(name)
+            if url is not None:
                 self.engines[name] = ManagedEngine(
-                    name, plan.mask_password(url or ""), log_path, state="external", external=True
+                    name, plan.mask_password(url), log_path, state="external", external=True
                 )
                 self.say(f"{name}: using the external server at {self.engines[name].url}")
             elif name in launchers:
@@ -242,13 +251,21 @@ class Runner:
             return managed.engine if managed is not None else None
 
         postgres, nats, s3 = embedded("postgres"), embedded("nats"), embedded("s3")
+        sink = embedded("smtp")
         self.endpoints = plan.Endpoints(
             database_url=external.database_url or (postgres.url if postgres else None),
             nats_url=external.nats_url or (nats.url if nats else None),
             s3_endpoint=external.s3_endpoint or (s3.url if s3 else None),
             s3_access_key=external.s3_access_key or self.secrets["s3_access_key"],
             s3_secret_key=external.s3_secret_key or self.secrets["s3_secret_key"],
+            smtp_host=external.smtp_host or (plan.HOST if sink else None),
+            smtp_port=external.smtp_port or (sink.ports[0] if sink else None),
         )
+        if isinstance(postgres, Postgres) and postgres.run_as() is not None:
+            self.say(
+                f"postgres runs as {postgres.run_as()}, from {postgres.home} "
+                f"({postgres.data_dir.name}/ links to its cluster there)"
+            )
 
         self._ports = ports
         for name in plan.start_order(selected):
@@ -511,7 +528,7 @@ class Runner:
         stop_signal: int = signal.SIGTERM,
         stop_timeout: float = 10.0,
     ) -> subprocess.Popen[bytes]:
-        """Starts a helper process (Prometheus, an SMTP sink...) stopped with the platform.
+        """Starts a helper process (Prometheus...) stopped with the platform.
 
         Call it from a hook (the loop's thread); its death is reported, not fatal.
         """

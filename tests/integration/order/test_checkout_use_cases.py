@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from mercato.contracts.events import EVENTS
 from mercato.contracts.payment import PaymentRefunded
 from mercato.platform import migrations
 from mercato.platform.db import Database, utcnow
@@ -69,7 +68,7 @@ class Shop:
 async def shop(databases) -> AsyncIterator[Shop]:
     url = await databases.empty()
     await asyncio.to_thread(migrations.upgrade, "mercato.services.order:migrations", url)
-    database = Database(url, source="order", event_models=EVENTS)
+    database = Database(url, source="order")
     settings = Settings(saga_lease_seconds=0.2, pending_timeout_seconds=300)
     products, stock, cashier = FakeProducts(), FakeStock(), FakeCashier()
     saga = Saga(

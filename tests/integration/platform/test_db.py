@@ -8,7 +8,6 @@ from typing import ClassVar
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -40,7 +39,6 @@ async def database(databases: Databases, metrics: Metrics) -> AsyncIterator[Data
         pool_size=2,
         max_overflow=1,
         source="user",
-        event_models={NoteAdded.event_type: NoteAdded},
     )
     async with database.engine.begin() as conn:
         await conn.run_sync(new_metadata().create_all)
@@ -123,21 +121,21 @@ async def test_the_relay_is_woken_only_when_events_were_committed(database):
         await uow.commit()
     assert wakes == 0
     async with database.unit_of_work() as uow:
-        await uow.publish("note.added", {}, subject="1", source="user")
-        await uow.publish("note.added", {}, subject="2", source="user")
+        await uow.publish(NoteAdded(), subject="1")
+        await uow.publish(NoteAdded(), subject="2")
         await uow.commit()
     assert wakes == 1
     async with database.unit_of_work() as uow:
-        await uow.publish("note.added", {}, subject="3", source="user")
+        await uow.publish(NoteAdded(), subject="3")
     assert wakes == 1
     async with database.unit_of_work() as uow:
-        await uow.publish("note.added", {}, subject="4", source="user")
+        await uow.publish(NoteAdded(), subject="4")
         await uow.rollback()
         await add_note(uow, "then plain work")
         await uow.commit()
     assert wakes == 1
     async with database.unit_of_work() as uow:
-        await uow.publish("note.added", {}, subject="5", source="user")
+        await uow.publish(NoteAdded(), subject="5")
         await uow.commit()
         await add_note(uow, "a second transaction in the same unit")
         await uow.commit()
@@ -147,9 +145,7 @@ async def test_the_relay_is_woken_only_when_events_were_committed(database):
 async def test_events_commit_with_the_change_in_one_transaction(database):
     async with database.unit_of_work() as uow:
         await add_note(uow, "with event")
-        event_id = await uow.publish(
-            "note.added", {"body": "with event"}, subject="n", source="user"
-        )
+        event_id = await uow.publish(NoteAdded(body="with event"), subject="n")
         await uow.commit()
     async with database.sessionmaker() as session:
         envelope = await session.scalar(
@@ -179,15 +175,15 @@ async def test_an_event_is_written_from_its_contract_model_with_its_version(data
     assert envelope["source"] == "user"  # the outbox knows whose it is
 
 
-async def test_json_that_breaks_the_contract_is_never_written(database):
-    async with database.unit_of_work() as uow:
-        with pytest.raises(ValidationError):
-            await uow.publish("note.added", {"body": ["not", "text"]}, subject="n")
-        with pytest.raises(LookupError):
-            await uow.publish("note.removed", {}, subject="n")
-        await uow.commit()
-    async with database.sessionmaker() as session:
-        assert await session.scalar(text("SELECT count(*) FROM outbox")) == 0
+async def test_a_database_without_its_service_writes_no_event(databases: Databases):
+    database = Database(await databases.empty())
+    try:
+        async with database.unit_of_work() as uow:
+            with pytest.raises(RuntimeError, match="without the service"):
+                await uow.publish(NoteAdded(), subject="n")
+    finally:
+        await database.close()
+        await databases.drop_created()
 
 
 async def test_check_passes_on_a_live_database(database):

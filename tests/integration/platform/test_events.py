@@ -176,9 +176,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
 @pytest.fixture
 async def rig(engines: EngineSet, databases: Databases) -> AsyncIterator[Rig]:
     metrics = Metrics("user", version="1", commit="c", env="dev")
-    database = Database(
-        await databases.empty(), metrics=metrics, source="auth", event_models=MODELS
-    )
+    database = Database(await databases.empty(), metrics=metrics, source="auth")
     async with database.engine.begin() as conn:
         await conn.run_sync(new_metadata().create_all)
         await conn.execute(text("CREATE TABLE effects (event_id uuid NOT NULL, note text)"))

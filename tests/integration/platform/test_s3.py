@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree
 
-import httpx
 import pytest
 
 from mercato.platform.s3 import Credentials, ObjectStore, SigV4, create_bucket_configuration
@@ -29,19 +28,6 @@ async def store(engines: EngineSet, credentials: Credentials) -> AsyncIterator[O
         yield store
     finally:
         await store.close()
-
-
-@pytest.fixture
-async def bucket(store: ObjectStore) -> str:
-    name = f"t{uuid.uuid4().hex[:12]}"
-    await store.ensure_bucket(name)
-    return name
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        yield client
 
 
 async def test_ensure_bucket_is_idempotent(store):

@@ -96,7 +96,8 @@ module "secrets" {
   environment   = var.environment
   kms_key_arn   = module.kms.arn
   databases     = module.catalog.databases
-  secret_env    = module.catalog.secret_env
+  secret_env    = module.catalog.environment_secret_env[var.environment]
+  minio         = contains(module.catalog.minio_environments, var.environment)
   database_host = module.rds.address
   database_port = module.rds.port
 }
@@ -121,6 +122,18 @@ module "iam" {
   oidc_issuer        = module.eks.oidc_issuer
   secret_arn_pattern = module.secrets.arn_prefix
   kms_key_arn        = module.kms.arn
+  # Services with buckets on AWS S3: role <name>-<service>, trusted by its service account.
+  workloads = {
+    for service, _ in module.catalog.aws_s3_buckets[var.environment] : service => "${local.name}:${service}"
+  }
+}
+
+module "object_storage" {
+  source       = "../object-storage"
+  buckets      = module.catalog.aws_s3_buckets[var.environment]
+  roles        = { for service, role in module.iam.workload_roles : service => role.name }
+  cors_origins = module.catalog.storefront_origins[var.environment]
+  kms_key_arn  = module.kms.arn
 }
 
 output "cluster_name" {
@@ -136,4 +149,9 @@ output "addon_role_arns" {
 output "database_address" {
   description = "The RDS instance."
   value       = module.rds.address
+}
+
+output "service_role_arns" {
+  description = "IRSA roles of the services with buckets (the overlay's eks.amazonaws.com/role-arn)."
+  value       = { for service, role in module.iam.workload_roles : service => role.arn }
 }

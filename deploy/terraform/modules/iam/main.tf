@@ -1,6 +1,8 @@
 # IRSA roles for the cluster add-ons Mercato relies on: the AWS Load Balancer Controller
 # (ALB ingress), External Secrets (Secrets Manager, this environment's entries only) and
-# the EBS CSI driver (volumes of MinIO and NATS).
+# the EBS CSI driver (volumes of MinIO and NATS); and, with the same trust, for the
+# workloads given in `workloads` (the services with buckets on AWS S3, whose policies
+# modules/object-storage attaches).
 
 variable "name" {
   description = "Name prefix."
@@ -27,12 +29,19 @@ variable "kms_key_arn" {
   type        = string
 }
 
+variable "workloads" {
+  description = "More roles: role name suffix to the namespace:name of the one service account trusted."
+  type        = map(string)
+  default     = {}
+}
+
 locals {
-  service_accounts = {
+  addons = {
     load-balancer-controller = "kube-system:aws-load-balancer-controller"
     external-secrets         = "external-secrets:external-secrets"
     ebs-csi                  = "kube-system:ebs-csi-controller-sa"
   }
+  service_accounts = merge(local.addons, var.workloads)
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -161,5 +170,10 @@ resource "aws_iam_role_policy" "load_balancer_controller" {
 
 output "role_arns" {
   description = "Role ARN per add-on, for the service account annotations."
-  value       = { for key, role in aws_iam_role.this : key => role.arn }
+  value       = { for key in keys(local.addons) : key => aws_iam_role.this[key].arn }
+}
+
+output "workload_roles" {
+  description = "Role name and ARN per workload (keys of var.workloads)."
+  value       = { for key in keys(var.workloads) : key => { name = aws_iam_role.this[key].name, arn = aws_iam_role.this[key].arn } }
 }

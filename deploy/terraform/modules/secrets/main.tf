@@ -2,7 +2,8 @@
 #   mercato/<env>/<service>           the service's secret settings (MERCATO_*)
 #   mercato/<env>/<service>/database  username, password, host, port of its database
 #   mercato/<env>/database-admin      the RDS master (used by the bootstrap Job)
-#   mercato/<env>/minio               MinIO's root credentials (also the services' S3 keys)
+#   mercato/<env>/minio               MinIO's root credentials (also the services' S3 keys),
+#                                     only where MinIO runs: on AWS S3 IRSA roles replace them
 # Values are generated once and then left alone (ignore_changes): rotate them with the
 # runbook in docs/deploy.md. Client secrets are derived from auth's key, which Terraform
 # cannot compute (HMAC): `mercato render client-secret <service>` gives them.
@@ -25,6 +26,11 @@ variable "databases" {
 variable "secret_env" {
   description = "Service name to its secret variables (module.catalog.secret_env)."
   type        = map(list(string))
+}
+
+variable "minio" {
+  description = "MinIO runs in this environment (module.catalog.minio_environments)."
+  type        = bool
 }
 
 variable "database_host" {
@@ -125,13 +131,15 @@ resource "aws_secretsmanager_secret_version" "admin" {
 
 resource "aws_secretsmanager_secret" "minio" {
   #checkov:skip=CKV2_AWS_57:rotation needs a coordinated restart; runbook in docs/deploy.md
+  count                   = var.minio ? 1 : 0
   name                    = "${local.prefix}/minio"
   kms_key_id              = var.kms_key_arn
   recovery_window_in_days = 7
 }
 
 resource "aws_secretsmanager_secret_version" "minio" {
-  secret_id = aws_secretsmanager_secret.minio.id
+  count     = var.minio ? 1 : 0
+  secret_id = aws_secretsmanager_secret.minio[0].id
   secret_string = jsonencode({
     MINIO_ROOT_USER     = local.s3_values.MERCATO_S3_ACCESS_KEY
     MINIO_ROOT_PASSWORD = local.s3_values.MERCATO_S3_SECRET_KEY

@@ -58,3 +58,8 @@ output "addon_role_arns" {
   description = "IRSA roles for the add-ons' service accounts."
   value       = module.environment.addon_role_arns
 }
+
+output "service_role_arns" {
+  description = "IRSA roles of the services with buckets, where objects live on AWS S3."
+  value       = module.environment.service_role_arns
+}

@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from mercato.catalog import API_PREFIX
@@ -18,7 +18,15 @@ from mercato.platform.forwarding import AddressSeal, forwarding_key
 from mercato.services.gateway.openapi import MergedOpenApi
 from mercato.services.gateway.proxy import Proxy
 from mercato.services.gateway.ratelimit import RateLimiter
+from mercato.services.gateway.session import SessionCookies
 from mercato.services.gateway.settings import Settings
+from mercato.services.gateway.web import (
+    ASSETS_PATH,
+    assets_app,
+    security_headers,
+    web_root,
+    web_router,
+)
 
 PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -45,9 +53,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi = MergedOpenApi(
         platform.http, version=settings.version, ttl=settings.openapi_cache_seconds
     )
-    app = platform.create_app(
-        routers=[_docs_router(openapi)], title="Mercato gateway", own_openapi=False
+    session = SessionCookies(
+        http=platform.http,
+        # The address proxied calls carry, sealed: auth throttles logins per address.
+        client_headers=lambda request: proxy.address_headers(proxy.address_of(request)),
+        cookie_name=settings.session_cookie_name,
+        secure=settings.session_cookie_secure,
+        max_age_seconds=settings.session_cookie_max_age_seconds,
+        timeout=settings.upstream_timeout_seconds,
     )
+    web_headers = security_headers(settings.web_img_src, settings.web_connect_src)
+    app = platform.create_app(
+        routers=[
+            _docs_router(openapi),
+            session.router(),
+            web_router(web_root(), web_headers),
+        ],
+        title="Mercato gateway",
+        own_openapi=False,
+    )
+    app.mount(ASSETS_PATH, assets_app(web_root(), web_headers), name="assets")
     app.router.routes.append(
         Route(f"{API_PREFIX}/{{path:path}}", proxy.handle, methods=PROXIED_METHODS, name="proxy")
     )
@@ -84,9 +109,5 @@ def _docs_router(openapi: MergedOpenApi) -> APIRouter:
     @router.get("/docs")
     async def docs(_: Request) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Mercato API")
-
-    @router.get("/", include_in_schema=False)
-    async def root() -> Response:
-        return Response(status_code=307, headers={"Location": "/docs"})
 
     return router

@@ -87,11 +87,7 @@ class Proxy:
         prefix = next(p for p in service.route_prefixes if path == p or path.startswith(p + "/"))
         request.scope[ROUTE_SCOPE_KEY] = f"{prefix}/*"
 
-        address = client_address(
-            forwarded_hops(request.headers),
-            peer_address(request),
-            trusted_proxy_hops=self._trusted_proxy_hops,
-        )
+        address = self.address_of(request)
         client = await self._identify(request, service, address)
         wait = self._limiter.acquire(client)
         if wait > 0:
@@ -113,6 +109,21 @@ class Proxy:
         headers = {k: v for k, v in reply.headers.items() if k.lower() not in NOT_FORWARDED_BACK}
         return Response(reply.body, status_code=reply.status, headers=headers)
 
+    def address_of(self, request: Request) -> str:
+        """The client's address, decided once here for the rate limit and the services."""
+        return client_address(
+            forwarded_hops(request.headers),
+            peer_address(request),
+            trusted_proxy_hops=self._trusted_proxy_hops,
+        )
+
+    def address_headers(self, address: str) -> dict[str, str]:
+        """The headers that tell the services behind the client's address, sealed."""
+        headers = {FORWARDED_FOR: address}
+        if self._seal is not None:
+            headers[FORWARDED_FOR_SEAL] = self._seal.seal(address)
+        return headers
+
     async def _identify(self, request: Request, service: catalog.Service, address: str) -> str:
         """The rate-limit key; 401 for a protected route without a valid token."""
         token = bearer_token(request)
@@ -127,9 +138,7 @@ class Proxy:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in NOT_FORWARDED}
         # Exactly the address decided here: no service can read a client's forgery by
         # mistake, and the seal tells the services it came from the gateway.
-        headers[FORWARDED_FOR] = address
-        if self._seal is not None:
-            headers[FORWARDED_FOR_SEAL] = self._seal.seal(address)
+        headers.update(self.address_headers(address))
         headers["x-forwarded-proto"] = request.url.scheme
         headers["x-forwarded-host"] = request.headers.get("host", "")
         # The client's traceparent and tracestate are replaced by the call's own span

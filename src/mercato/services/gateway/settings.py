@@ -8,7 +8,7 @@ from mercato.platform.settings import InsecureSettingsError, ServiceSettings
 
 
 class Settings(ServiceSettings):
-    """The gateway's settings: upstream timeout, rate limits, client addresses, CORS."""
+    """The gateway's settings: timeouts, rate limits, client addresses, CORS, browser sessions."""
 
     service: str = "gateway"
     upstream_timeout_seconds: float = 15.0
@@ -20,6 +20,15 @@ class Settings(ServiceSettings):
     trusted_proxy_hops: int = Field(default=0, ge=0)
     cors_origins: list[str] = Field(default_factory=list)
     openapi_cache_seconds: float = 60.0
+    # The browser's refresh token (docs/adr/0027). Chromium and Firefox keep Secure
+    # cookies set over http://127.0.0.1 and localhost, so Secure holds locally too.
+    session_cookie_name: str = "mercato_refresh"
+    session_cookie_secure: bool = True
+    session_cookie_max_age_seconds: int = 30 * 24 * 3600
+    # Pictures come from object storage and uploads go there (presigned URLs): another
+    # origin in every environment. Deployments name their bucket's origin in connect-src.
+    web_img_src: str = "'self' data: https: http://127.0.0.1:* http://localhost:*"
+    web_connect_src: str = "'self' http://127.0.0.1:* http://localhost:*"
 
     @model_validator(mode="after")
     def _decide_addresses_alone(self) -> Settings:

@@ -25,7 +25,6 @@ __all__ = [
     "CartPublic",
     "CheckoutCreate",
     "FailurePublic",
-    "Money",
     "OrderItemPublic",
     "OrderPublic",
     "ShippingAddress",

@@ -12,12 +12,12 @@ from mercato.catalog import API_PREFIX
 from mercato.platform.deps import IdempotencyKey, Provided
 from mercato.platform.errors import Forbidden
 from mercato.platform.pagination import Page, PageRequestDep, newest_first, page_of
+from mercato.platform.schemas import Money
 from mercato.platform.security import CallingService, CurrentPrincipal, CurrentUser, ServiceOrAdmin
 from mercato.services.payment.models import Charge, Refund
 from mercato.services.payment.schemas import (
     ChargeCreate,
     ChargePublic,
-    Money,
     PaymentMethodCreate,
     PaymentMethodPublic,
     RefundCreate,

@@ -14,14 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from mercato.contracts.payment import ChargeCreate, ChargePublic, RefundCreate, RefundPublic
 from mercato.platform.db import utcnow
-from mercato.platform.schemas import Amount, Money, Strict
+from mercato.platform.schemas import Strict
 from mercato.services.payment import cards
 
 __all__ = [
-    "Amount",
     "ChargeCreate",
     "ChargePublic",
-    "Money",
     "PaymentMethodCreate",
     "PaymentMethodPublic",
     "RefundCreate",

@@ -1,0 +1,1 @@
+"""review: verified-purchase reviews of products, moderated by administrators."""

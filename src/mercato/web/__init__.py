@@ -1,0 +1,1 @@
+"""The storefront and the admin console: static files the gateway serves (no Python)."""

@@ -1,0 +1,403 @@
+// The admin console: products, stock, orders and users, for accounts with the admin role.
+// Sections of services that do not run yet are listed in SECTIONS with ``soon`` and appear
+// in the navigation as such; each becomes a page by adding its function here.
+
+import * as api from "./api.js";
+import { ApiError } from "./api.js";
+import { currentRoute, field, h, minorUnits, money, replace, route, when } from "./dom.js";
+import * as session from "./session.js";
+import { describe, focusHeading, notice, onSubmit, problemSlot, showProgressIn, signInForm } from "./ui.js";
+
+const main = document.getElementById("main");
+
+const SECTIONS = [
+  { path: "orders", label: "Orders", page: ordersPage },
+  { path: "products", label: "Products", page: productsPage },
+  { path: "stock", label: "Stock", page: stockPage },
+  { path: "users", label: "Users", page: usersPage },
+  { path: "reviews", label: "Reviews", soon: "review" },
+  { path: "analytics", label: "Analytics", soon: "analytics" },
+  { path: "logs", label: "Logs", soon: "log" },
+  { path: "audit", label: "Audit", soon: "log" },
+  { path: "status", label: "Status", soon: "health" },
+];
+const STATUS_ORDER = ["pending", "confirmed", "failed", "cancelled", "refunded"];
+const STATUS_COLOURS = ["#8a6d00", "#1e6b2f", "#a4161a", "#555555", "#0b57d0"];
+
+function isAdmin() {
+  return session.account()?.roles.includes("admin");
+}
+
+// -- the frame --------------------------------------------------------------------------
+
+function header() {
+  const { parts } = currentRoute();
+  replace(
+    document.getElementById("admin-nav"),
+    isAdmin()
+      ? SECTIONS.map((section) =>
+          section.soon
+            ? h("span", { class: "soon", title: `Comes with the ${section.soon} service` }, `${section.label} (soon)`)
+            : h("a", { href: route(section.path), "aria-current": parts[0] === section.path ? "page" : null }, section.label),
+        )
+      : [],
+  );
+  replace(
+    document.getElementById("account-nav"),
+    session.account() ? h("button", { type: "button", class: "link", onclick: signOut }, "Sign out") : null,
+  );
+}
+
+async function signOut() {
+  await session.signOut();
+  location.hash = route("signin");
+  render();
+}
+
+async function render() {
+  const { parts, params } = currentRoute();
+  header();
+  if (!isAdmin()) {
+    signInPage();
+  } else {
+    const section = SECTIONS.find((s) => s.path === parts[0] && s.page) || SECTIONS[0];
+    try {
+      await section.page(parts.slice(1), params);
+    } catch (error) {
+      replace(main, h("h1", {}, "Something went wrong"), notice("error", describe(error)));
+    }
+  }
+  focusHeading(main);
+}
+
+function signInPage() {
+  const form = signInForm(async () => {
+    if (!isAdmin()) {
+      // Signed in, but not staff: no session is kept for an account that cannot use this.
+      await session.signOut();
+      throw new ApiError(403, { detail: "This account is not an administrator; the admin console is for the shop's staff only." });
+    }
+    if (currentRoute().parts[0] === "signin") location.hash = route("orders");
+    else await render();
+  });
+  replace(main, h("h1", {}, "Staff sign-in"), form, h("p", {}, h("a", { href: "/" }, "Back to the shop")));
+}
+
+// -- orders -----------------------------------------------------------------------------
+
+async function customersById() {
+  const page = await api.get("/users", { limit: 100 }).catch(() => ({ items: [] }));
+  return new Map(page.items.map((user) => [user.id, user.email]));
+}
+
+async function ordersPage([id], params) {
+  if (id) return orderPage(id);
+  const find = h(
+    "form",
+    { class: "row", role: "search" },
+    field("Order ID", h("input", { name: "order", required: true, value: params.get("order") || "" })),
+    h("div", { class: "field" }, h("span", { "aria-hidden": "true" }, "\u00a0"), h("button", { type: "submit" }, "Find order")),
+  );
+  find.addEventListener("submit", (event) => {
+    event.preventDefault();
+    location.hash = route("orders", find.elements.namedItem("order").value.trim());
+  });
+  const [page, customers] = await Promise.all([api.get("/orders", { limit: 100 }), customersById()]);
+  const chart = h("canvas", { role: "img", "aria-label": "Latest orders by status" });
+  replace(
+    main,
+    h("h1", {}, "Orders"),
+    find,
+    h(
+      "div",
+      { class: "panels" },
+      h("section", { class: "panel" }, h("h2", {}, `Latest ${page.items.length} orders by status`), h("div", { class: "chart" }, chart)),
+    ),
+    h(
+      "table",
+      { class: "lines" },
+      h("thead", {}, h("tr", {}, ["Order", "Customer", "Placed", "Status", "Total"].map((t) => h("th", { scope: "col" }, t)))),
+      h(
+        "tbody",
+        {},
+        page.items.map((order) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, h("a", { href: route("orders", order.id) }, order.id.slice(0, 8))),
+            h("td", {}, customers.get(order.user_id) || order.user_id.slice(0, 8)),
+            h("td", {}, when(order.created_at)),
+            h("td", { class: "status" }, order.status),
+            h("td", {}, money(order.total)),
+          ),
+        ),
+      ),
+    ),
+  );
+  drawStatusChart(chart, page.items);
+}
+
+function drawStatusChart(canvas, orders) {
+  if (!window.Chart) return;
+  const counts = STATUS_ORDER.map((status) => orders.filter((order) => order.status === status).length);
+  new window.Chart(canvas, {
+    type: "bar",
+    data: { labels: STATUS_ORDER, datasets: [{ label: "Orders", data: counts, backgroundColor: STATUS_COLOURS }] },
+    options: { maintainAspectRatio: false, animation: false, plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+}
+
+async function orderPage(id) {
+  let order;
+  try {
+    order = await api.get(`/orders/${encodeURIComponent(id)}`);
+  } catch (error) {
+    replace(main, h("h1", {}, "Order"), notice("error", error.status === 404 || error.status === 422 ? `No order ${id}.` : describe(error)), h("p", {}, h("a", { href: route("orders") }, "All orders")));
+    return;
+  }
+  const outcome = h("div", { "aria-live": "polite" });
+  const actions = h("div", { class: "row" });
+  if (order.status === "confirmed") {
+    const refund = h("button", { type: "button", class: "danger" }, "Refund");
+    const cancel = h("button", { type: "button" }, "Cancel order");
+    refund.addEventListener("click", () => act(refund, outcome, async () => {
+      await api.post(`/payments/charges/${order.charge_id}/refunds`, {});
+      return "Refund issued; the order shows refunded once payment reports it.";
+    }, id));
+    cancel.addEventListener("click", () => act(cancel, outcome, async () => {
+      await api.post(`/orders/${order.id}/cancel`);
+      return "Order cancelled: stock returned and payment refunded.";
+    }, id));
+    actions.append(refund, cancel);
+  }
+  const customer = await api.get(`/users/${order.user_id}`).catch(() => null);
+  replace(
+    main,
+    h("h1", {}, `Order ${order.id}`),
+    h("p", {}, "Status: ", h("strong", { class: "status" }, order.status)),
+    order.failure ? h("p", {}, `Failure: ${order.failure.reason}`, order.failure.detail?.decline_code ? ` (${order.failure.detail.decline_code})` : "") : null,
+    h("p", {}, "Customer: ", customer ? `${customer.name} <${customer.email}>` : order.user_id),
+    h("p", {}, "Placed: ", when(order.created_at)),
+    h("ul", {}, order.items.map((item) => h("li", {}, `${item.quantity} × ${item.name} (${item.sku}) — ${money(item.line_total)}`))),
+    h("p", { class: "total" }, "Total: ", h("strong", {}, money(order.total))),
+    actions,
+    outcome,
+    h("p", {}, h("a", { href: route("orders") }, "All orders")),
+  );
+}
+
+async function act(button, outcome, action, orderId) {
+  button.disabled = true;
+  try {
+    const words = await action();
+    replace(outcome, notice("success", words));
+    await followOrder(orderId, outcome, words);
+  } catch (error) {
+    button.disabled = false;
+    replace(outcome, notice("error", describe(error)));
+  }
+}
+
+/** Redraws the order once its status has moved on (a refund arrives as an event). */
+async function followOrder(orderId, outcome, words) {
+  for (let tries = 0; tries < 20; tries++) {
+    const order = await api.get(`/orders/${encodeURIComponent(orderId)}`);
+    if (order.status !== "confirmed") {
+      await orderPage(orderId);
+      main.querySelector("[aria-live]")?.append(notice("success", words));
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+// -- products ---------------------------------------------------------------------------
+
+async function productsPage([id], params) {
+  if (id === "new") return productForm(null);
+  if (id) return productForm(await api.get(`/products/${encodeURIComponent(id)}`));
+  const q = params.get("q") || "";
+  const search = h("form", { role: "search", class: "row" }, field("Search", h("input", { name: "q", type: "search", value: q })), h("div", { class: "field" }, h("span", { "aria-hidden": "true" }, "\u00a0"), h("button", { type: "submit" }, "Search products")));
+  search.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = search.elements.namedItem("q").value.trim();
+    location.hash = route("products", new URLSearchParams(value ? { q: value } : {}));
+  });
+  const page = await api.get("/products", { q, limit: 100, sort: q ? null : "newest" });
+  replace(
+    main,
+    h("h1", {}, "Products"),
+    h("p", {}, h("a", { class: "button", href: route("products", "new") }, "New product")),
+    search,
+    h(
+      "table",
+      { class: "lines" },
+      h("thead", {}, h("tr", {}, ["SKU", "Name", "Price", "Category"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, page.items.map((p) => h("tr", {}, h("td", {}, p.sku), h("td", {}, h("a", { href: route("products", p.id) }, p.name)), h("td", {}, money(p.price)), h("td", {}, p.category?.name || "")))),
+    ),
+  );
+}
+
+async function productForm(product) {
+  const categories = await api.get("/categories").catch(() => ({ items: [] }));
+  const currency = product?.price.currency || "EUR";
+  const units = product ? String(product.price.amount / 100) : "";
+  const form = h(
+    "form",
+    { class: "narrow" },
+    product ? h("p", {}, "SKU: ", h("strong", {}, product.sku)) : field("SKU", h("input", { name: "sku", required: true })),
+    field("Name", h("input", { name: "name", required: true, value: product?.name })),
+    field("Description", h("textarea", { name: "description", rows: 5 }, product?.description || "")),
+    field("Price", h("input", { name: "price", inputmode: "decimal", required: true, value: units }), `In ${currency}, e.g. 12.50`),
+    field(
+      "Category",
+      h("select", { name: "category_id" }, h("option", { value: "" }, "None"), (categories.items || []).map((c) => h("option", { value: c.id, selected: product?.category?.id === c.id }, c.name))),
+    ),
+    problemSlot(),
+    h("button", { type: "submit", class: "primary" }, product ? "Save product" : "Create product"),
+  );
+  const outcome = h("div", { "aria-live": "polite" });
+  onSubmit(form, "Saving…", async (data) => {
+    const body = {
+      name: data.get("name"),
+      description: data.get("description"),
+      price: { amount: minorUnits(data.get("price"), currency), currency },
+      category_id: data.get("category_id") || null,
+    };
+    if (Number.isNaN(body.price.amount)) throw new ApiError(422, { detail: "Check the price.", errors: [{ loc: ["body", "price"], msg: "Write an amount such as 12.50." }] });
+    if (product) {
+      await api.patch(`/products/${product.id}`, body);
+      replace(outcome, notice("success", "Product saved."));
+    } else {
+      const made = await api.post("/products", { sku: data.get("sku"), ...body });
+      location.hash = route("stock", new URLSearchParams({ sku: made.sku, created: "1" }));
+    }
+  }, { "price.amount": "price", "price.currency": "price" });
+  const deactivate = product ? h("button", { type: "button", class: "danger" }, "Deactivate product") : null;
+  deactivate?.addEventListener("click", async () => {
+    deactivate.disabled = true;
+    try {
+      await api.del(`/products/${product.id}`);
+      replace(outcome, notice("success", "Product deactivated: it no longer sells."));
+    } catch (error) {
+      deactivate.disabled = false;
+      replace(outcome, notice("error", describe(error)));
+    }
+  });
+  replace(
+    main,
+    h("h1", {}, product ? `Edit ${product.name}` : "New product"),
+    form,
+    outcome,
+    product ? [picturesForm(product), h("p", {}, h("a", { href: route("stock", new URLSearchParams({ sku: product.sku })) }, "Stock of this product")), deactivate] : null,
+  );
+}
+
+function picturesForm(product) {
+  const file = h("input", { name: "picture", type: "file", accept: "image/png,image/jpeg,image/webp", required: true });
+  const form = h(
+    "form",
+    { class: "narrow" },
+    h("h2", {}, "Pictures"),
+    h("div", { class: "pictures" }, product.images.length ? product.images.map((image, i) => h("img", { src: image.url, alt: `${product.name}, picture ${i + 1}` })) : h("p", {}, "No pictures yet.")),
+    field("Picture", file),
+    problemSlot(),
+    h("button", { type: "submit" }, "Upload picture"),
+  );
+  onSubmit(form, "Uploading…", async () => {
+    const picture = file.files[0];
+    const grant = await api.post(`/products/${product.id}/images`, { content_type: picture.type || "application/octet-stream", size: picture.size });
+    await api.upload(grant, picture);
+    await productForm(await api.get(`/products/${product.id}`));
+  }, { content_type: "picture", size: "picture" });
+  return form;
+}
+
+// -- stock --------------------------------------------------------------------------------
+
+async function stockPage(_, params) {
+  const sku = params.get("sku") || "";
+  const look = h("form", { role: "search", class: "row" }, field("SKU", h("input", { name: "sku", required: true, value: sku })), h("div", { class: "field" }, h("span", { "aria-hidden": "true" }, "\u00a0"), h("button", { type: "submit" }, "Look up stock")));
+  look.addEventListener("submit", (event) => {
+    event.preventDefault();
+    location.hash = route("stock", new URLSearchParams({ sku: look.elements.namedItem("sku").value.trim() }));
+  });
+  const body = h("div");
+  replace(main, h("h1", {}, "Stock"), params.get("created") ? notice("success", `Product ${sku} created; set its stock.`) : null, look, body);
+  if (sku) await drawStock(body, sku);
+}
+
+async function drawStock(body, sku) {
+  let stock;
+  try {
+    stock = await api.get(`/inventory/${encodeURIComponent(sku)}`);
+  } catch (error) {
+    stock = error.status === 404 ? { sku, available: 0 } : null;
+    if (!stock) return replace(body, notice("error", describe(error)));
+  }
+  const set = h("form", { class: "panel" }, h("h2", {}, "Set stock"), field("On hand", h("input", { name: "on_hand", type: "number", min: 0, required: true })), problemSlot(), h("button", { type: "submit" }, "Set stock"));
+  const adjust = h(
+    "form",
+    { class: "panel" },
+    h("h2", {}, "Adjust stock"),
+    field("Change", h("input", { name: "delta", type: "number", required: true }), "Negative to take stock out"),
+    field("Reason", h("input", { name: "reason", required: true }), "e.g. damaged, recount, delivery"),
+    problemSlot(),
+    h("button", { type: "submit" }, "Adjust stock"),
+  );
+  onSubmit(set, "Saving…", async (data) => {
+    await api.put(`/inventory/${encodeURIComponent(sku)}`, { on_hand: Number(data.get("on_hand")) });
+    await drawStock(body, sku);
+  });
+  onSubmit(adjust, "Saving…", async (data) => {
+    await api.post(`/inventory/${encodeURIComponent(sku)}/adjust`, { delta: Number(data.get("delta")), reason: data.get("reason") });
+    await drawStock(body, sku);
+  });
+  replace(body, h("p", { class: "total" }, `${stock.sku}: `, h("strong", { class: "available" }, `${stock.available} available`)), h("div", { class: "panels" }, set, adjust));
+}
+
+// -- users ----------------------------------------------------------------------------------
+
+async function usersPage() {
+  const page = await api.get("/users", { limit: 100 });
+  replace(
+    main,
+    h("h1", {}, "Users"),
+    h(
+      "table",
+      { class: "lines" },
+      h("thead", {}, h("tr", {}, ["Email", "Name", "Joined", "Roles"].map((t) => h("th", { scope: "col" }, t)))),
+      h("tbody", {}, page.items.map((user) => h("tr", {}, h("td", {}, user.email), h("td", {}, user.name), h("td", {}, when(user.created_at)), h("td", {}, rolesForm(user))))),
+    ),
+  );
+}
+
+function rolesForm(user) {
+  // The user service does not tell roles (auth keeps them): the console sets them whole.
+  const outcome = h("span", { "aria-live": "polite" });
+  const grant = (roles, words) => async (event) => {
+    event.target.disabled = true;
+    try {
+      await api.put(`/auth/users/${user.id}/roles`, { roles });
+      replace(outcome, notice("success", words));
+    } catch (error) {
+      replace(outcome, notice("error", describe(error)));
+    } finally {
+      event.target.disabled = false;
+    }
+  };
+  return h(
+    "div",
+    { class: "row" },
+    h("button", { type: "button", "aria-label": `Make ${user.email} an admin`, onclick: grant(["customer", "admin"], "Now an admin.") }, "Make admin"),
+    h("button", { type: "button", "aria-label": `Make ${user.email} a customer only`, onclick: grant(["customer"], "Now a customer only.") }, "Customer only"),
+    outcome,
+  );
+}
+
+// -- start ----------------------------------------------------------------------------------
+
+showProgressIn(document.getElementById("progress"));
+session.onChange(header);
+window.addEventListener("hashchange", render);
+session.refresh().finally(render);
