@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 
@@ -207,9 +208,15 @@ def test_the_prober_learns_every_engine_address_without_its_credentials() -> Non
         "postgres": "postgresql://127.0.0.1:15432",
         "nats": "nats://127.0.0.1:14222",
         "s3": ENDPOINTS.s3_endpoint,
+        "smtp": "smtp://127.0.0.1:12525",
     }
     assert "pg-password" not in env["MERCATO_ENGINE_PROBES"]
     assert "MERCATO_DATABASE_URL" not in env
+
+
+def test_the_prober_greets_the_smtp_server_only_when_the_run_has_one() -> None:
+    without_mail = dataclasses.replace(ENDPOINTS, smtp_host=None, smtp_port=None)
+    assert set(plan.engine_probes(without_mail)) == {"postgres", "nats", "s3"}
 
 
 def test_only_the_prober_is_told_where_the_engines_are() -> None:

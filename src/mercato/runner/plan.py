@@ -180,6 +180,9 @@ def engine_probes(endpoints: Endpoints) -> dict[str, str]:
         probes["nats"] = f"nats://{first.hostname}:{first.port or 4222}"
     if endpoints.s3_endpoint:
         probes["s3"] = endpoints.s3_endpoint
+    smtp = endpoints.address("smtp")
+    if smtp:
+        probes["smtp"] = smtp
     return probes
 
 
