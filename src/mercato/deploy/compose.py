@@ -64,6 +64,9 @@ def environment(service: Deployable) -> dict[str, str]:
         env["MERCATO_S3_PUBLIC_ENDPOINT"] = "${MERCATO_S3_PUBLIC_ENDPOINT:-http://localhost:9000}"
     if service.spec.smtp:
         env["MERCATO_SMTP_PORT"] = str(MAILPIT_SMTP_PORT)
+        # Mailpit takes mail without a login; set them in .env to send through a real relay.
+        for name in service.smtp_secret_env:
+            env[name] = f"${{{name}:-}}"
     if service.spec.probes_all:
         # Compose runs one PostgreSQL for every database: the prober checks it too.
         probes = {
@@ -394,6 +397,11 @@ def env_example() -> str:
                 f"#   mercato render client-secret {service.name} (reads MERCATO_AUTH_SECRET_KEY)",
                 f"{client_secret_variable(service)}=",
             ]
+    for name in sorted({n for s in model.services() for n in s.smtp_secret_env}, reverse=True):
+        lines += [
+            f"# {name[8:]} of a real SMTP relay; leave empty for the Mailpit here",
+            f"{name}=",
+        ]
     return "\n".join(lines) + "\n"
 
 
