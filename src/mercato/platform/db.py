@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from mercato.platform.context import current_request_id
+from mercato.platform.context import current_request_id, user_id_var
 from mercato.platform.envelope import EventPayload, event_tables, seal
 from mercato.platform.metrics import Metrics
 from mercato.platform.tracing import OFF, Tracing, inject, trace_statements
@@ -76,6 +76,7 @@ class Database:
         pool_size: int = 5,
         max_overflow: int = 5,
         pool_timeout: float = 5.0,
+        command_timeout: float | None = None,
         echo: bool = False,
         tracing: Tracing = OFF,
         source: str | None = None,
@@ -91,6 +92,12 @@ class Database:
             pool_pre_ping=True,
             pool_recycle=1800,
             echo=echo,
+            # asyncpg's own bounds: on a statement, and on opening a connection.
+            connect_args=(
+                {"command_timeout": command_timeout, "timeout": command_timeout}
+                if command_timeout
+                else {}
+            ),
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.tracer = tracing.tracer
@@ -218,6 +225,7 @@ class UnitOfWork:
                 source=source,
                 traceparent=carrier.get("traceparent"),
                 request_id=current_request_id(),
+                actor=user_id_var.get(),
             )
             await self.session.execute(
                 text(
