@@ -10,15 +10,16 @@ queue is full, or a batch cannot be delivered, the records are dropped and count
 from __future__ import annotations
 
 import contextlib
+import http.client
 import logging
 import os
 import queue
 import socket
 import threading
 import time
+import urllib.request
 from typing import Any
 
-import httpx
 import orjson
 
 from mercato.platform.logging import log_entry
@@ -33,8 +34,9 @@ SEND_TIMEOUT = 2.0
 MAX_MESSAGE = 8192
 # The entry's own fields that OTLP carries in its record rather than as attributes.
 _RECORD_FIELDS = {"time", "level", "service", "message", "trace_id", "span_id"}
-# HTTP client libraries log their requests: the shipper's own would feed it forever.
-_QUIET_LOGGERS = ("httpx", "httpcore")
+# HTTP client libraries log their requests: the shipper's own would feed it forever (it
+# sends with urllib, which logs nothing; these are the clients services may use besides).
+_QUIET_LOGGERS = ("httpx", "httpcore", "urllib3")
 
 
 class LogShipper(logging.Handler):
@@ -120,11 +122,12 @@ class LogShipper(logging.Handler):
             thread.join(timeout)
 
     def _run(self) -> None:
-        with httpx.Client(timeout=self._timeout) as client:
-            while not (self._stopping.is_set() and self._queue.empty()):
-                batch = self._next_batch()
-                if batch:
-                    self._send(client, batch)
+        # The standard library's client: the shipper runs in every image, which carries no
+        # synchronous HTTP client of its own, and one request per batch needs no pool.
+        while not (self._stopping.is_set() and self._queue.empty()):
+            batch = self._next_batch()
+            if batch:
+                self._send(batch)
 
     def _next_batch(self) -> list[dict[str, Any]]:
         batch: list[dict[str, Any]] = []
@@ -141,15 +144,19 @@ class LogShipper(logging.Handler):
                 deadline = time.monotonic() + self._flush_seconds
         return batch
 
-    def _send(self, client: httpx.Client, batch: list[dict[str, Any]]) -> None:
+    def _send(self, batch: list[dict[str, Any]]) -> None:
+        request = urllib.request.Request(  # noqa: S310 (the configured log service)
+            self.url,
+            data=export_request(self._resource, batch),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
         try:
-            reply = client.post(
-                self.url,
-                content=export_request(self._resource, batch),
-                headers={"content-type": "application/json"},
-            )
-            delivered = reply.status_code < 300
-        except httpx.HTTPError:
+            with urllib.request.urlopen(request, timeout=self._timeout) as reply:  # noqa: S310
+                delivered = reply.status < 300
+        except (OSError, http.client.HTTPException, ValueError):
+            # URLError, HTTPError (a 4xx/5xx answer), refused, reset and timed-out
+            # connections are all OSError; a garbled answer is an HTTPException.
             delivered = False
         if delivered:
             if self._shipped is not None:
