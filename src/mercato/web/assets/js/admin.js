@@ -1,10 +1,10 @@
-// The admin console: products, stock, orders and users, for accounts with the admin role.
+// The admin console: products, stock, orders, users and reviews, for accounts with the admin role.
 // Sections of services that do not run yet are listed in SECTIONS with ``soon`` and appear
 // in the navigation as such; each becomes a page by adding its function here.
 
 import * as api from "./api.js";
 import { ApiError } from "./api.js";
-import { currentRoute, field, h, minorUnits, money, replace, route, when } from "./dom.js";
+import { currentRoute, field, h, minorUnits, money, replace, route, stars, when } from "./dom.js";
 import * as session from "./session.js";
 import { describe, focusHeading, notice, onSubmit, problemSlot, showProgressIn, signInForm } from "./ui.js";
 
@@ -15,7 +15,7 @@ const SECTIONS = [
   { path: "products", label: "Products", page: productsPage },
   { path: "stock", label: "Stock", page: stockPage },
   { path: "users", label: "Users", page: usersPage },
-  { path: "reviews", label: "Reviews", soon: "review" },
+  { path: "reviews", label: "Reviews", page: reviewsPage },
   { path: "analytics", label: "Analytics", soon: "analytics" },
   { path: "logs", label: "Logs", soon: "log" },
   { path: "audit", label: "Audit", soon: "log" },
@@ -213,17 +213,28 @@ async function followOrder(orderId, outcome, words) {
 
 // -- products ---------------------------------------------------------------------------
 
+/** A search box for products that leads to ``path`` with the query in the address bar. */
+function productSearch(path, label, buttonLabel, q) {
+  const search = h("form", { role: "search", class: "row" }, field(label, h("input", { name: "q", type: "search", value: q })), h("div", { class: "field" }, h("span", { "aria-hidden": "true" }, "\u00a0"), h("button", { type: "submit" }, buttonLabel)));
+  search.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = search.elements.namedItem("q").value.trim();
+    location.hash = route(path, new URLSearchParams(value ? { q: value } : {}));
+  });
+  return search;
+}
+
+/** Products matching ``q``, or the newest when there is no query. */
+function findProducts(q) {
+  return api.get("/products", { q, limit: 100, sort: q ? null : "newest" });
+}
+
 async function productsPage([id], params) {
   if (id === "new") return productForm(null);
   if (id) return productForm(await api.get(`/products/${encodeURIComponent(id)}`));
   const q = params.get("q") || "";
-  const search = h("form", { role: "search", class: "row" }, field("Search", h("input", { name: "q", type: "search", value: q })), h("div", { class: "field" }, h("span", { "aria-hidden": "true" }, "\u00a0"), h("button", { type: "submit" }, "Search products")));
-  search.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const value = search.elements.namedItem("q").value.trim();
-    location.hash = route("products", new URLSearchParams(value ? { q: value } : {}));
-  });
-  const page = await api.get("/products", { q, limit: 100, sort: q ? null : "newest" });
+  const search = productSearch("products", "Search", "Search products", q);
+  const page = await findProducts(q);
   replace(
     main,
     h("h1", {}, "Products"),
@@ -393,6 +404,87 @@ function rolesForm(user) {
     h("button", { type: "button", "aria-label": `Make ${user.email} a customer only`, onclick: grant(["customer"], "Now a customer only.") }, "Customer only"),
     outcome,
   );
+}
+
+// -- reviews --------------------------------------------------------------------------------
+
+async function reviewsPage([productId], params) {
+  if (productId) return productReviewsPage(productId);
+  const q = params.get("q") || "";
+  const search = productSearch("reviews", "Product", "Find product", q);
+  const page = await findProducts(q);
+  replace(
+    main,
+    h("h1", {}, "Reviews"),
+    h("p", {}, "Reviews are moderated by product: find it, then hide what breaks the shop's rules."),
+    search,
+    h(
+      "table",
+      { class: "lines" },
+      h("thead", {}, h("tr", {}, ["Product", "SKU", "Rating"].map((t) => h("th", { scope: "col" }, t)))),
+      h(
+        "tbody",
+        {},
+        page.items.map((p) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, h("a", { href: route("reviews", p.id), "aria-label": `Reviews of ${p.name}` }, p.name)),
+            h("td", {}, p.sku),
+            h("td", {}, p.rating?.count ? `${p.rating.average.toFixed(1)} (${p.rating.count})` : "none"),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+async function productReviewsPage(productId) {
+  const product = await api.get(`/products/${encodeURIComponent(productId)}`);
+  const rows = h("tbody");
+  const more = h("div", { class: "more" });
+  const outcome = h("div", { "aria-live": "polite" });
+  replace(
+    main,
+    h("h1", {}, `Reviews of ${product.name}`),
+    outcome,
+    h("table", { class: "lines" }, h("thead", {}, h("tr", {}, ["Rating", "Title", "Review", "Written", ""].map((t) => h("th", { scope: "col" }, t)))), rows),
+    more,
+    h("p", {}, h("a", { href: route("reviews") }, "All products")),
+  );
+  async function load(cursor) {
+    replace(more);
+    const page = await api.get("/reviews", { product_id: product.id, limit: 50, cursor });
+    if (!cursor && page.items.length === 0) rows.append(h("tr", {}, h("td", { colspan: 5 }, "No visible reviews.")));
+    for (const review of page.items) rows.append(reviewRow(review, outcome));
+    if (page.next_cursor) replace(more, h("button", { type: "button", onclick: () => load(page.next_cursor) }, "More reviews"));
+  }
+  await load(null);
+}
+
+function reviewRow(review, outcome) {
+  const hide = h("button", { type: "button", class: "danger", "aria-label": `Hide review “${review.title}”` }, "Hide");
+  const row = h(
+    "tr",
+    {},
+    h("td", {}, stars(review.rating)),
+    h("td", {}, review.title),
+    h("td", { class: "review-body" }, review.body),
+    h("td", {}, when(review.created_at)),
+    h("td", {}, hide),
+  );
+  hide.addEventListener("click", async () => {
+    hide.disabled = true;
+    try {
+      await api.post(`/reviews/${review.id}/hide`);
+      row.remove();
+      replace(outcome, notice("success", `Review “${review.title}” hidden: it no longer shows nor counts in the rating.`));
+    } catch (error) {
+      hide.disabled = false;
+      replace(outcome, notice("error", describe(error)));
+    }
+  });
+  return row;
 }
 
 // -- start ----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 import * as api from "./api.js";
 import { ApiError } from "./api.js";
 import { currentRoute, field, h, money, minorUnits, replace, route, when } from "./dom.js";
+import { showReviews } from "./reviews.js";
 import * as session from "./session.js";
 import { describe, focusHeading, notice, onSubmit, problemSlot, showProgressIn, signInForm, signInOrExplain } from "./ui.js";
 
@@ -199,7 +200,7 @@ function stockWords(available) {
   return "In stock";
 }
 
-async function productPage([id]) {
+async function productPage([id], params) {
   const product = await api.get(`/products/${encodeURIComponent(id)}`);
   const stock = await api.get(`/inventory/${encodeURIComponent(product.sku)}`).catch(() => null);
   const available = stock ? stock.available : 0;
@@ -216,6 +217,7 @@ async function productPage([id]) {
     await addToCart(product, Number(data.get("quantity")));
     replace(outcome, notice("success", `${product.name} is in your cart. `, h("a", { href: route("cart") }, "View cart")));
   }, { quantity: "quantity" });
+  const ratingLine = h("p", { class: "rating-line", "aria-live": "polite" }, rating(product));
   replace(
     main,
     h(
@@ -228,14 +230,14 @@ async function productPage([id]) {
         h("h1", {}, product.name),
         h("p", { class: "price" }, money(product.price)),
         h("p", { class: `stock ${available <= 0 ? "out" : ""}` }, stockWords(available)),
-        rating(product),
+        ratingLine,
         h("p", { class: "description" }, product.description),
         form,
         outcome,
-        // The reviews list and "Write a review" come here with the review service.
       ),
     ),
   );
+  await showReviews(main, product, (fresh) => replace(ratingLine, rating(fresh)), params);
 }
 
 // -- cart ----------------------------------------------------------------------------------
@@ -450,6 +452,11 @@ function orderOutcome(order) {
   return notice("info", `Order ${STATUS_WORDS[order.status] || order.status}.`);
 }
 
+/** From a confirmed order to the product's review form. */
+function reviewLink(item) {
+  return [" ", h("a", { href: route("product", item.product_id, new URLSearchParams({ write: "1" })), "aria-label": `Review ${item.name}` }, "Write a review")];
+}
+
 async function orderPage([id]) {
   let order = await api.get(`/orders/${encodeURIComponent(id)}`);
   const body = h("div");
@@ -458,7 +465,7 @@ async function orderPage([id]) {
       body,
       orderOutcome(order),
       h("p", {}, "Status: ", h("strong", { class: "status" }, STATUS_WORDS[order.status] || order.status)),
-      h("ul", {}, order.items.map((item) => h("li", {}, `${item.quantity} × ${item.name} — ${money(item.line_total)}`))),
+      h("ul", {}, order.items.map((item) => h("li", {}, `${item.quantity} × ${item.name} — ${money(item.line_total)}`, order.status === "confirmed" ? reviewLink(item) : null))),
       h("p", { class: "total" }, "Total: ", h("strong", {}, money(order.total))),
       order.status === "failed" ? h("p", {}, h("a", { href: route("checkout") }, "Try another card")) : null,
       h("p", {}, h("a", { href: route("account") }, "Your orders")),
