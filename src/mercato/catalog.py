@@ -181,6 +181,7 @@ _SERVICES: tuple[Service, ...] = (
             "order.failed",
             "order.cancelled",
             "order.refunded",
+            "order.cart_item_added",
         ),
         consumes=("payment.refunded",),
         route_prefixes=(_api("/cart"), _api("/orders")),
@@ -205,6 +206,22 @@ _SERVICES: tuple[Service, ...] = (
         consumes=("order.confirmed", "order.cancelled", "order.refunded"),
         route_prefixes=(_api("/reviews"),),
         public_routes=(Route("GET", _api("/reviews")),),
+    ),
+    Service(
+        name="analytics",
+        summary="Event-fed reports: sales, funnel, top products, new users",
+        port=8109,
+        database="mercato_analytics",
+        consumes=(
+            "order.created",
+            "order.confirmed",
+            "order.failed",
+            "order.cancelled",
+            "order.refunded",
+            "order.cart_item_added",
+            "user.registered",
+        ),
+        route_prefixes=(_api("/analytics"),),
     ),
 )
 

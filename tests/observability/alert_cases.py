@@ -17,6 +17,8 @@ PROXIED = f'{GATEWAY}, route="/api/v1/orders/*", method="POST"'
 USER = f'{NS}, service="user", job="user", instance="10.0.0.6:8080"'
 PAYMENT = f'{NS}, service="payment", job="payment", instance="10.0.0.8:8080"'
 REVIEW = f'{NS}, service="review", job="review", instance="10.0.0.9:8080"'
+ANALYTICS = f'{NS}, service="analytics", job="analytics", instance="10.0.0.10:8080"'
+CONFIRMED = 'type="order.confirmed"'
 POD = f'{NS}, pod="order-7d9f8c6b5-x2x4q", container="order"'
 
 
@@ -182,6 +184,24 @@ CASES = [
             'outcome="failed"}': "0x15",
             f'mercato_events_consumed_total{{{USER}, type="user.registered", '
             'outcome="processed"}': "0+10x15",
+        },
+    ),
+    Case(
+        "MercatoAnalyticsNotCounting",
+        "40m",
+        {"namespace": "mercato-prod"},
+        {
+            f"mercato_outbox_published_total{{{ORDER}, {CONFIRMED}}}": "0+2x45",
+            # analytics' count of confirmed orders stands still while order confirms more.
+            f'mercato_events_consumed_total{{{ANALYTICS}, {CONFIRMED}, outcome="processed"}}': (
+                "5x45"
+            ),
+        },
+        {
+            f"mercato_outbox_published_total{{{ORDER}, {CONFIRMED}}}": "0+2x45",
+            f'mercato_events_consumed_total{{{ANALYTICS}, {CONFIRMED}, outcome="processed"}}': (
+                "0+2x45"
+            ),
         },
     ),
     Case(

@@ -6,3 +6,4 @@ CREATE DATABASE "mercato_inventory" OWNER "mercato";
 CREATE DATABASE "mercato_order" OWNER "mercato";
 CREATE DATABASE "mercato_payment" OWNER "mercato";
 CREATE DATABASE "mercato_review" OWNER "mercato";
+CREATE DATABASE "mercato_analytics" OWNER "mercato";

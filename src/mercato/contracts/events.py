@@ -20,6 +20,7 @@ CONTRACTS: tuple[type[EventPayload], ...] = (
     order.OrderFailed,
     order.OrderCancelled,
     order.OrderRefunded,
+    order.CartItemAdded,
     payment.PaymentSucceeded,
     payment.PaymentDeclined,
     payment.PaymentRefunded,

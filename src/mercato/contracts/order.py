@@ -1,4 +1,4 @@
-"""order's contracts: its events, each carrying the order's state when it happened."""
+"""order's contracts: its events, each order event carrying the order's state when it happened."""
 
 from __future__ import annotations
 
@@ -61,3 +61,14 @@ class OrderRefunded(OrderState):
     """A confirmed order's charge was refunded in full outside a cancellation."""
 
     event_type: ClassVar[str] = "order.refunded"
+
+
+class CartItemAdded(EventPayload):
+    """A customer put a product in their cart, or raised how many of it the cart holds."""
+
+    event_type: ClassVar[str] = "order.cart_item_added"
+
+    user_id: uuid.UUID
+    product_id: uuid.UUID
+    quantity: int
+    added: int

@@ -328,6 +328,24 @@ def event_alerts() -> list[Alert]:
     ]
 
 
+def analytics_alerts() -> list[Alert]:
+    """analytics, whose reports go stale silently when its consumer counts nothing."""
+    return [
+        Alert(
+            "MercatoAnalyticsNotCounting",
+            'sum by (namespace) (increase(mercato_outbox_published_total{service="order", '
+            'type="order.confirmed"}[30m])) > 0 unless on (namespace) sum by (namespace) '
+            '(increase(mercato_events_consumed_total{service="analytics", '
+            'type="order.confirmed", outcome="processed"}[30m])) > 0',
+            "warning",
+            "analytics counts no confirmed orders while order confirms them",
+            "order published order.confirmed events in the last 30 minutes but analytics "
+            "processed none: the sales reports are going stale.",
+            "15m",
+        ),
+    ]
+
+
 def kubernetes_alerts() -> list[Alert]:
     """Restarts and memory of Mercato's containers (kube-state-metrics and cAdvisor)."""
     pod = "{{ $labels.namespace }}/{{ $labels.pod }}"
@@ -403,6 +421,7 @@ def alerts() -> list[Alert]:
         *service_alerts(),
         *slo_alerts(),
         *event_alerts(),
+        *analytics_alerts(),
         *kubernetes_alerts(),
         *business_alerts(),
     ]
@@ -423,6 +442,7 @@ def alert_groups() -> list[dict[str, Any]]:
         {"name": "mercato-services", "rules": [a.rule() for a in service_alerts()]},
         {"name": "mercato-slo-alerts", "rules": [a.rule() for a in slo_alerts()]},
         {"name": "mercato-events", "rules": [a.rule() for a in event_alerts()]},
+        {"name": "mercato-analytics", "rules": [a.rule() for a in analytics_alerts()]},
         {"name": "mercato-kubernetes", "rules": [a.rule() for a in kubernetes_alerts()]},
         {"name": "mercato-business-alerts", "rules": [a.rule() for a in business_alerts()]},
     ]

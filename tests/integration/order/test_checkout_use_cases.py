@@ -421,6 +421,40 @@ async def test_the_cart_refuses_unknown_and_inactive_products(shop):
     assert (await shop.carts.remove(user, item)).items == []
 
 
+async def test_putting_more_of_a_product_in_the_cart_publishes_cart_item_added(shop):
+    user = uuid.uuid4()
+    item = shop.products.add("C-1", 300)
+
+    await shop.carts.put(user, item, 2)
+    await shop.carts.put(user, item, 1)  # fewer: nothing was added
+    await shop.carts.put(user, item, 5)
+    await shop.carts.remove(user, item)
+
+    async with shop.database.sessionmaker() as session:
+        rows = await session.execute(
+            text("SELECT type, envelope FROM outbox WHERE subject = :s ORDER BY position"),
+            {"s": str(user)},
+        )
+        published = [(t, e["data"]) for t, e in rows]
+    assert published == [
+        (
+            "order.cart_item_added",
+            {"user_id": str(user), "product_id": str(item), "quantity": 2, "added": 2},
+        ),
+        (
+            "order.cart_item_added",
+            {"user_id": str(user), "product_id": str(item), "quantity": 5, "added": 4},
+        ),
+    ]
+
+
+async def test_a_refused_cart_line_publishes_nothing(shop):
+    user = uuid.uuid4()
+    with pytest.raises(NotFound):
+        await shop.carts.put(user, uuid.uuid4(), 1)
+    assert await shop.scalar("SELECT count(*) FROM outbox") == 0
+
+
 async def test_an_unexpected_failure_inside_the_saga_answers_pending_and_recovery_finishes(shop):
     user, card = uuid.uuid4(), uuid.uuid4()
     item = shop.products.add("U-1", 100)

@@ -34,3 +34,8 @@ SELECT format('CREATE ROLE %I LOGIN', 'mercato_review') WHERE NOT EXISTS (SELECT
 SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_review', :'review_password')\gexec
 SELECT format('GRANT %I TO CURRENT_USER', 'mercato_review')\gexec
 SELECT format('CREATE DATABASE %I OWNER %I', 'mercato_review', 'mercato_review') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'mercato_review')\gexec
+\getenv analytics_password ANALYTICS_PASSWORD
+SELECT format('CREATE ROLE %I LOGIN', 'mercato_analytics') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mercato_analytics')\gexec
+SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_analytics', :'analytics_password')\gexec
+SELECT format('GRANT %I TO CURRENT_USER', 'mercato_analytics')\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', 'mercato_analytics', 'mercato_analytics') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'mercato_analytics')\gexec

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from mercato.contracts.order import CartItemAdded
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import Conflict, IdempotencyKeyReused, NotFound, ValidationFailed
 from mercato.platform.pagination import PageRequest, created_before
@@ -149,6 +150,17 @@ class Carts:
             await repository.put_cart_line(
                 uow.session, user_id=user_id, product_id=product_id, quantity=quantity, now=utcnow()
             )
+            held = next((line.quantity for line in lines if line.product_id == product_id), 0)
+            if quantity > held:
+                await uow.publish(
+                    CartItemAdded(
+                        user_id=user_id,
+                        product_id=product_id,
+                        quantity=quantity,
+                        added=quantity - held,
+                    ),
+                    subject=user_id,
+                )
             await uow.commit()
         return await self.view(user_id)
 

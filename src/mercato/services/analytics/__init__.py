@@ -1,0 +1,1 @@
+"""The analytics service: daily sales, funnel, top products and new users, fed only by events."""
