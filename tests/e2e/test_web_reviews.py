@@ -132,6 +132,7 @@ def test_an_admin_hides_a_review_and_it_leaves_the_product_page(tab: Tab, web: S
     review_through_the_api(web, who, product, rating=1, title="Spam title", body=MARKUP)
     page = tab.page
     sign_in(page, web.admin, "/admin#/signin")
+    expect(page.get_by_role("heading", name="Orders", exact=True)).to_be_visible()
     page.get_by_role("link", name="Reviews", exact=True).click()
     page.get_by_role("link", name=f"Reviews of {product['name']}").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Reviews of {product['name']}")

@@ -2,8 +2,10 @@
 // Sections of services that do not run yet are listed in SECTIONS with ``soon`` and appear
 // in the navigation as such; each becomes a page by adding its function here.
 
+import { analyticsPage } from "./analytics.js";
 import * as api from "./api.js";
 import { ApiError } from "./api.js";
+import { drawChart } from "./charts.js";
 import { currentRoute, field, h, minorUnits, money, replace, route, stars, when } from "./dom.js";
 import * as session from "./session.js";
 import { describe, focusHeading, notice, onSubmit, problemSlot, showProgressIn, signInForm } from "./ui.js";
@@ -16,7 +18,7 @@ const SECTIONS = [
   { path: "stock", label: "Stock", page: stockPage },
   { path: "users", label: "Users", page: usersPage },
   { path: "reviews", label: "Reviews", page: reviewsPage },
-  { path: "analytics", label: "Analytics", soon: "analytics" },
+  { path: "analytics", label: "Analytics", page: (_, params) => analyticsPage(main, params) },
   { path: "logs", label: "Logs", soon: "log" },
   { path: "audit", label: "Audit", soon: "log" },
   { path: "status", label: "Status", soon: "health" },
@@ -138,13 +140,8 @@ async function ordersPage([id], params) {
 }
 
 function drawStatusChart(canvas, orders) {
-  if (!window.Chart) return;
   const counts = STATUS_ORDER.map((status) => orders.filter((order) => order.status === status).length);
-  new window.Chart(canvas, {
-    type: "bar",
-    data: { labels: STATUS_ORDER, datasets: [{ label: "Orders", data: counts, backgroundColor: STATUS_COLOURS }] },
-    options: { maintainAspectRatio: false, animation: false, plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
-  });
+  drawChart(canvas, "bar", STATUS_ORDER, [{ label: "Orders", data: counts, backgroundColor: STATUS_COLOURS }]);
 }
 
 async function orderPage(id) {
