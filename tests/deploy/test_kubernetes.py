@@ -165,7 +165,7 @@ def test_service_deployments_follow_the_catalog(env: str, overlays: dict[str, li
                 env_names |= set(secrets[source["secretRef"]["name"]]["data"])
         # Secrets outside dev come from ExternalSecrets, which only the cluster resolves.
         irsa = ENV_SETTINGS[env].s3_on_aws
-        secret_env = set(service.secret_env_for(web_identity=irsa))
+        secret_env = set(service.secret_env_for(web_identity=irsa)) | set(service.smtp_secret_env)
         resolved = env_names if env == "dev" else env_names | secret_env
         assert service.expected_env(web_identity=irsa) <= resolved
         # Behind the ALB, the gateway is also told the one hop it trusts.

@@ -16,6 +16,7 @@ GATEWAY = f'{NS}, service="gateway", job="gateway", instance="10.0.0.5:8080"'
 PROXIED = f'{GATEWAY}, route="/api/v1/orders/*", method="POST"'
 USER = f'{NS}, service="user", job="user", instance="10.0.0.6:8080"'
 PAYMENT = f'{NS}, service="payment", job="payment", instance="10.0.0.8:8080"'
+NOTIFICATION = f'{NS}, service="notification", job="notification", instance="10.0.0.10:8080"'
 REVIEW = f'{NS}, service="review", job="review", instance="10.0.0.9:8080"'
 ANALYTICS = f'{NS}, service="analytics", job="analytics", instance="10.0.0.10:8080"'
 CONFIRMED = 'type="order.confirmed"'
@@ -273,5 +274,25 @@ CASES = [
             f'mercato_review_changes_total{{{REVIEW}, change="created"}}': "0+3x60",
             f'mercato_review_refusals_total{{{REVIEW}, reason="not_a_buyer"}}': "0+1x60",
         },
+    ),
+    Case(
+        "MercatoMailPilingUp",
+        "30m",
+        {"namespace": "mercato-prod", "service": "notification"},
+        # The relay went away at minute 0: the oldest mail ages by a minute every minute.
+        {f"mercato_notification_mail_oldest_pending_age_seconds{{{NOTIFICATION}}}": "0+60x30"},
+        # Mail flows: now and then one waits a few seconds for the sender.
+        {f"mercato_notification_mail_oldest_pending_age_seconds{{{NOTIFICATION}}}": "0 3 0 1x27"},
+    ),
+    Case(
+        "MercatoMailGivenUp",
+        "20m",
+        {"namespace": "mercato-prod", "service": "notification"},
+        {
+            f'mercato_notification_mail_failed_total{{{NOTIFICATION}, reason="refused"}}': (
+                "0x10 1x10"
+            ),
+        },
+        {f'mercato_notification_mail_failed_total{{{NOTIFICATION}, reason="refused"}}': "0x20"},
     ),
 ]

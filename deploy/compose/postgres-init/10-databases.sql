@@ -5,5 +5,6 @@ CREATE DATABASE "mercato_product" OWNER "mercato";
 CREATE DATABASE "mercato_inventory" OWNER "mercato";
 CREATE DATABASE "mercato_order" OWNER "mercato";
 CREATE DATABASE "mercato_payment" OWNER "mercato";
+CREATE DATABASE "mercato_notification" OWNER "mercato";
 CREATE DATABASE "mercato_review" OWNER "mercato";
 CREATE DATABASE "mercato_analytics" OWNER "mercato";

@@ -63,6 +63,9 @@ def environment(service: Deployable) -> dict[str, str]:
         env["MERCATO_S3_PUBLIC_ENDPOINT"] = "${MERCATO_S3_PUBLIC_ENDPOINT:-http://localhost:9000}"
     if service.spec.smtp:
         env["MERCATO_SMTP_PORT"] = str(MAILPIT_SMTP_PORT)
+        # Mailpit takes mail without a login; set them in .env to send through a real relay.
+        for name in service.smtp_secret_env:
+            env[name] = f"${{{name}:-}}"
     values = {
         "MERCATO_SECRET_KEY": required("MERCATO_AUTH_SECRET_KEY"),
         "MERCATO_S3_ACCESS_KEY": required("MINIO_ROOT_USER"),
@@ -383,6 +386,11 @@ def env_example() -> str:
                 f"#   mercato render client-secret {service.name} (reads MERCATO_AUTH_SECRET_KEY)",
                 f"{client_secret_variable(service)}=",
             ]
+    for name in sorted({n for s in model.services() for n in s.smtp_secret_env}, reverse=True):
+        lines += [
+            f"# {name[8:]} of a real SMTP relay; leave empty for the Mailpit here",
+            f"{name}=",
+        ]
     return "\n".join(lines) + "\n"
 
 

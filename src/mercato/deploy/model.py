@@ -70,6 +70,12 @@ class Deployable:
         )
 
     @property
+    def smtp_secret_env(self) -> tuple[str, ...]:
+        """The relay's credentials a mail-sending service reads from its SMTP secret (outside
+        dev the secret also names the relay, overriding the in-cluster default)."""
+        return ("MERCATO_SMTP_USERNAME", "MERCATO_SMTP_PASSWORD") if self.spec.smtp else ()
+
+    @property
     def buckets(self) -> tuple[str, ...]:
         """Real bucket names: the settings' prefix plus each logical name."""
         return tuple(BUCKET_PREFIX + b for b in self.spec.buckets)
@@ -99,6 +105,7 @@ class Deployable:
         """Every variable a running container of this service must receive."""
         secrets = self.secret_env_for(web_identity=web_identity)
         names = set(self.config_env()) | set(secrets) | {"MERCATO_ENV"}
+        names |= set(self.smtp_secret_env)
         if self.spec.database:
             names.add("MERCATO_DATABASE_URL")
         if self.spec.buckets:

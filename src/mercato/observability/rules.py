@@ -415,6 +415,31 @@ def business_alerts() -> list[Alert]:
     ]
 
 
+def mail_alerts() -> list[Alert]:
+    """notification's mail queue: mail that does not leave, mail given up."""
+    return [
+        Alert(
+            "MercatoMailPilingUp",
+            "max by (namespace, service) "
+            "(mercato_notification_mail_oldest_pending_age_seconds) > 900",
+            "warning",
+            f"{WHERE} cannot deliver its mail",
+            "The oldest email queued by {{ $labels.service }} has waited over 15 minutes for "
+            "10 minutes: the SMTP relay is down, refuses us or defers everything.",
+            "10m",
+        ),
+        Alert(
+            "MercatoMailGivenUp",
+            "sum by (namespace, service) "
+            "(increase(mercato_notification_mail_failed_total[1h])) > 0",
+            "warning",
+            f"{WHERE} gave up on emails",
+            "{{ $labels.service }} stopped trying to deliver some emails in the last hour: the "
+            "relay refused them repeatedly, or they stayed undeliverable for days.",
+        ),
+    ]
+
+
 def alerts() -> list[Alert]:
     """Every alert, in file order."""
     return [
@@ -424,6 +449,7 @@ def alerts() -> list[Alert]:
         *analytics_alerts(),
         *kubernetes_alerts(),
         *business_alerts(),
+        *mail_alerts(),
     ]
 
 
@@ -445,6 +471,7 @@ def alert_groups() -> list[dict[str, Any]]:
         {"name": "mercato-analytics", "rules": [a.rule() for a in analytics_alerts()]},
         {"name": "mercato-kubernetes", "rules": [a.rule() for a in kubernetes_alerts()]},
         {"name": "mercato-business-alerts", "rules": [a.rule() for a in business_alerts()]},
+        {"name": "mercato-mail", "rules": [a.rule() for a in mail_alerts()]},
     ]
 
 

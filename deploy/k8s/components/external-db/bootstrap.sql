@@ -29,6 +29,11 @@ SELECT format('CREATE ROLE %I LOGIN', 'mercato_payment') WHERE NOT EXISTS (SELEC
 SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_payment', :'payment_password')\gexec
 SELECT format('GRANT %I TO CURRENT_USER', 'mercato_payment')\gexec
 SELECT format('CREATE DATABASE %I OWNER %I', 'mercato_payment', 'mercato_payment') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'mercato_payment')\gexec
+\getenv notification_password NOTIFICATION_PASSWORD
+SELECT format('CREATE ROLE %I LOGIN', 'mercato_notification') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mercato_notification')\gexec
+SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_notification', :'notification_password')\gexec
+SELECT format('GRANT %I TO CURRENT_USER', 'mercato_notification')\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', 'mercato_notification', 'mercato_notification') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'mercato_notification')\gexec
 \getenv review_password REVIEW_PASSWORD
 SELECT format('CREATE ROLE %I LOGIN', 'mercato_review') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mercato_review')\gexec
 SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_review', :'review_password')\gexec

@@ -141,6 +141,12 @@ def db_secret(service: Deployable) -> str:
     return f"{db_cluster(service)}-app"
 
 
+def smtp_secret(service: Deployable) -> str:
+    """Secret of a mail-sending service's SMTP relay: MERCATO_SMTP_HOST, _PORT, _USERNAME and
+    _PASSWORD (stg, prod: from Secrets Manager; dev: credentials only, the host from config)."""
+    return f"{service.name}-smtp"
+
+
 def database_engine_peer(service: Deployable) -> Obj:
     """Where the service's in-cluster database pods are."""
     return {"podSelector": {"matchLabels": {"cnpg.io/cluster": db_cluster(service)}}}

@@ -25,6 +25,7 @@ from mercato.deploy.k8s.objects import (
     network_policy,
     pod_security,
     service_account,
+    smtp_secret,
     tcp,
 )
 from mercato.platform.security import derive_client_secret
@@ -199,6 +200,9 @@ def external_secrets() -> Files:
     objects = [
         external_secret(f"{s.name}-secrets", s.name) for s in model.services() if s.secret_env
     ]
+    objects += [
+        external_secret(smtp_secret(s), smtp_secret(s)) for s in model.services() if s.spec.smtp
+    ]
     objects.append(external_secret("minio-credentials", "minio"))
     path = f"{ROOT}/components/external-secrets"
     return {
@@ -224,6 +228,16 @@ def dev_secrets() -> list[Obj]:
         }
     ]
     for service in model.services():
+        if service.spec.smtp:
+            generated.append(
+                {
+                    "name": smtp_secret(service),
+                    "literals": [
+                        "MERCATO_SMTP_USERNAME=mercato-dev",
+                        f"MERCATO_SMTP_PASSWORD={dev_secret_value('smtp-password')}",
+                    ],
+                }
+            )
         if not service.secret_env:
             continue
         values = {

@@ -21,6 +21,7 @@ from mercato.deploy.k8s.objects import (
     meta,
     pod_security,
     service_account,
+    smtp_secret,
 )
 from mercato.deploy.model import Deployable
 
@@ -45,6 +46,9 @@ def env_from(service: Deployable) -> list[Obj]:
     ]
     if service.secret_env:
         sources.append({"secretRef": {"name": f"{service.name}-secrets"}})
+    if service.spec.smtp:
+        # Last, so its MERCATO_SMTP_HOST/PORT win over the ConfigMap's in-cluster default.
+        sources.append({"secretRef": {"name": smtp_secret(service)}})
     return sources
 
 
