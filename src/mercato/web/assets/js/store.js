@@ -521,8 +521,9 @@ async function accountPage() {
   }
   const orders = h("section", { "aria-labelledby": "orders-heading" }, h("h2", { id: "orders-heading" }, "Your orders"));
   const profile = h("section", { "aria-labelledby": "profile-heading" }, h("h2", { id: "profile-heading" }, "Profile"));
-  replace(main, h("h1", {}, "Your account"), h("div", { class: "account" }, orders, profile));
-  await Promise.all([drawOrders(orders), drawProfile(profile)]);
+  const notifications = h("section", { "aria-labelledby": "notifications-heading" }, h("h2", { id: "notifications-heading" }, "Notifications"));
+  replace(main, h("h1", {}, "Your account"), h("div", { class: "account" }, h("div", {}, orders, notifications), profile));
+  await Promise.all([drawOrders(orders), drawNotifications(notifications), drawProfile(profile)]);
 }
 
 async function drawOrders(section) {
@@ -563,6 +564,69 @@ function orderRow(order, section) {
     h("td", {}, money(order.total)),
     h("td", {}, cancel, problem),
   );
+}
+
+async function drawNotifications(section) {
+  const heading = h("h2", { id: "notifications-heading" }, "Notifications");
+  let page, preferences;
+  try {
+    [page, preferences] = await Promise.all([api.get("/notifications", { limit: 20 }), api.get("/notifications/preferences")]);
+  } catch (error) {
+    replace(section, heading, notice("error", describe(error)));
+    return;
+  }
+  const list = page.items.length
+    ? h("ul", { class: "notifications", "aria-label": "Notifications" }, page.items.map((item) => notificationItem(item, section)))
+    : h("p", {}, "No notifications yet.");
+  replace(section, heading, list, preferencesForm(preferences));
+}
+
+function notificationItem(item, section) {
+  const problem = h("span", { "aria-live": "polite" });
+  const read = item.read_at ? null : h("button", { type: "button", class: "link", "aria-label": `Mark “${item.title}” read` }, "Mark read");
+  read?.addEventListener("click", async () => {
+    read.disabled = true;
+    try {
+      await api.post(`/notifications/${item.id}/read`);
+      await drawNotifications(section);
+    } catch (error) {
+      read.disabled = false;
+      replace(problem, notice("error", describe(error)));
+    }
+  });
+  return h(
+    "li",
+    { class: `notification ${item.read_at ? "read" : "unread"}` },
+    h("p", {}, h("strong", {}, item.title), item.read_at ? "" : " (new)"),
+    h("p", {}, item.body),
+    h("p", { class: "hint" }, when(item.created_at), " ", read, problem),
+  );
+}
+
+// notification's categories, in the customer's words.
+const PREFERENCES = [
+  ["orders", "Order updates"],
+  ["account", "Account notices"],
+  ["marketing", "Offers and news"],
+];
+
+function preferencesForm(preferences) {
+  const saved = h("div", { "aria-live": "polite" });
+  const form = h(
+    "form",
+    { class: "narrow" },
+    h("h3", {}, "Email me about"),
+    h("p", { class: "hint" }, "Notifications on this page are kept either way."),
+    PREFERENCES.map(([name, label]) => h("div", { class: "check" }, h("input", { type: "checkbox", id: `pref-${name}`, name, checked: preferences[name] }), h("label", { for: `pref-${name}` }, label))),
+    problemSlot(),
+    h("button", { type: "submit" }, "Save preferences"),
+    saved,
+  );
+  onSubmit(form, "Saving…", async (data) => {
+    await api.put("/notifications/preferences", Object.fromEntries(PREFERENCES.map(([name]) => [name, data.has(name)])));
+    replace(saved, notice("success", "Preferences saved."));
+  });
+  return form;
 }
 
 async function drawProfile(section) {
