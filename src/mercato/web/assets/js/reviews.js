@@ -6,7 +6,7 @@ import * as api from "./api.js";
 import { ApiError } from "./api.js";
 import { field, h, replace, route, stars, when } from "./dom.js";
 import * as session from "./session.js";
-import { describe, notice, onSubmit, problemSlot } from "./ui.js";
+import { describe, notice, onPress, onSubmit, problemSlot } from "./ui.js";
 
 const PAGE_SIZE = 5;
 // Finding one's own review for "Edit": a product has few reviews, a customer one of them.
@@ -92,15 +92,9 @@ export async function showReviews(parent, product, showRating, params) {
     });
     const remove = h("button", { type: "button", class: "danger" }, "Delete review");
     const problem = h("div", { "aria-live": "polite" });
-    remove.addEventListener("click", async () => {
-      remove.disabled = true;
-      try {
-        await api.del(`/reviews/${review.id}`);
-        await changed("Your review is deleted.");
-      } catch (error) {
-        remove.disabled = false;
-        replace(problem, notice("error", describe(error)));
-      }
+    onPress(remove, problem, async () => {
+      await api.del(`/reviews/${review.id}`);
+      await changed("Your review is deleted.");
     });
     replace(writer, h("h3", {}, "Edit your review"), form, h("p", {}, remove), problem);
     form.elements.namedItem("rating").focus();

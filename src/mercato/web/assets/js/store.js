@@ -6,7 +6,7 @@ import { ApiError } from "./api.js";
 import { currentRoute, field, h, money, minorUnits, replace, route, when } from "./dom.js";
 import { showReviews } from "./reviews.js";
 import * as session from "./session.js";
-import { describe, focusHeading, notice, onSubmit, problemSlot, showProgressIn, signInForm, signInOrExplain } from "./ui.js";
+import { describe, focusHeading, notice, onPress, onSubmit, problemSlot, showProgressIn, signInForm, signInOrExplain } from "./ui.js";
 
 const main = document.getElementById("main");
 const PAGE_SIZE = 12;
@@ -545,15 +545,9 @@ function orderRow(order, section) {
     order.status === "confirmed"
       ? h("button", { type: "button", "aria-label": `Cancel order ${order.id.slice(0, 8)}` }, "Cancel order")
       : null;
-  cancel?.addEventListener("click", async () => {
-    cancel.disabled = true;
-    try {
-      await api.post(`/orders/${order.id}/cancel`);
-      await drawOrders(section);
-    } catch (error) {
-      cancel.disabled = false;
-      replace(problem, notice("error", describe(error)));
-    }
+  onPress(cancel, problem, async () => {
+    await api.post(`/orders/${order.id}/cancel`);
+    await drawOrders(section);
   });
   return h(
     "tr",
@@ -584,15 +578,9 @@ async function drawNotifications(section) {
 function notificationItem(item, section) {
   const problem = h("span", { "aria-live": "polite" });
   const read = item.read_at ? null : h("button", { type: "button", class: "link", "aria-label": `Mark “${item.title}” read` }, "Mark read");
-  read?.addEventListener("click", async () => {
-    read.disabled = true;
-    try {
-      await api.post(`/notifications/${item.id}/read`);
-      await drawNotifications(section);
-    } catch (error) {
-      read.disabled = false;
-      replace(problem, notice("error", describe(error)));
-    }
+  onPress(read, problem, async () => {
+    await api.post(`/notifications/${item.id}/read`);
+    await drawNotifications(section);
   });
   return h(
     "li",
