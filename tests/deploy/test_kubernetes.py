@@ -262,8 +262,14 @@ def test_network_policies_equal_the_catalog_graph(env: str, overlays: dict[str, 
             allowed_by_ingress.add((caller, name))
     edges = set(catalog.edges())
     assert allowed_by_egress == edges
+    # Infrastructure calling a service: only the collector, forwarding logs to log (ADR 0033).
+    assert {(a, b) for a, b in allowed_by_ingress if a not in catalog.SERVICES} == {
+        ("otel-collector", "log")
+    }
     # The gateway admits everyone (it is the public entry), so no named callers there.
-    assert allowed_by_ingress == {(a, b) for a, b in edges if b != "gateway"}
+    assert {(a, b) for a, b in allowed_by_ingress if a in catalog.SERVICES} == {
+        (a, b) for a, b in edges if b != "gateway"
+    }
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -95,12 +95,32 @@ def test_spans_flow_services_to_collector_to_tempo_and_nowhere_else(
     assert admitted(collector, "egress", tracing.OTLP_GRPC_PORT) == [
         {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "tempo"}}}
     ]
-    assert len(collector["spec"]["egress"]) == 1
+    # Besides Tempo, the collector reaches only the log service, with the services' logs.
+    assert len(collector["spec"]["egress"]) == 2
+    assert admitted(collector, "egress", 8080) == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "log"}}}
+    ]
     tempo = policies["tempo"]
     assert admitted(tempo, "ingress", tracing.OTLP_GRPC_PORT) == [
         {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "otel-collector"}}}
     ]
     assert tempo["spec"]["egress"] == []
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_log_records_flow_services_to_collector_to_the_log_service(
+    env: str, overlays: dict[str, list[Obj]]
+) -> None:
+    policies = named(overlays[env], "NetworkPolicy")
+    into_log = policies["otel-collector-to-log"]
+    assert into_log["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "log"}}
+    assert admitted(into_log, "ingress", 8080) == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "otel-collector"}}}
+    ]
+    config = tracing.collector_config(kubernetes=True)
+    assert config["service"]["pipelines"]["logs"]["exporters"] == ["otlphttp/log"]
+    assert config["exporters"]["otlphttp/log"]["endpoint"] == "http://log:8080"
+    assert tracing.SERVICE_ENV["MERCATO_LOG_SHIPPING_URL"] == "http://otel-collector:4318/v1/logs"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -117,7 +137,7 @@ def test_grafana_gets_a_tempo_datasource_for_the_environment(
 
 def test_the_collector_sends_every_trace_to_tempo() -> None:
     config = yaml.safe_load((COMPONENT / "collector.yaml").read_text())
-    [pipeline] = config["service"]["pipelines"].values()
+    pipeline = config["service"]["pipelines"]["traces"]
     assert pipeline["receivers"] == ["otlp"]
     assert pipeline["processors"][0] == "memory_limiter"
     assert pipeline["processors"][-1] == "batch"

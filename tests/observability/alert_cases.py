@@ -20,6 +20,7 @@ NOTIFICATION = f'{NS}, service="notification", job="notification", instance="10.
 REVIEW = f'{NS}, service="review", job="review", instance="10.0.0.9:8080"'
 ANALYTICS = f'{NS}, service="analytics", job="analytics", instance="10.0.0.10:8080"'
 CONFIRMED = 'type="order.confirmed"'
+LOG = f'{NS}, service="log", job="log", instance="10.0.0.11:8080"'
 POD = f'{NS}, pod="order-7d9f8c6b5-x2x4q", container="order"'
 
 
@@ -294,5 +295,19 @@ CASES = [
             ),
         },
         {f'mercato_notification_mail_failed_total{{{NOTIFICATION}, reason="refused"}}': "0x20"},
+    ),
+    Case(
+        "MercatoAuditChainBroken",
+        "10m",
+        {"namespace": "mercato-prod"},
+        {f"mercato_audit_chain_valid{{{LOG}}}": "1x5 0x5"},
+        {f"mercato_audit_chain_valid{{{LOG}}}": "1x10"},
+    ),
+    Case(
+        "MercatoLogRecordsDropped",
+        "30m",
+        {"namespace": "mercato-prod", "service": "order"},
+        {f'mercato_log_records_dropped_total{{{ORDER}, reason="undelivered"}}': "0+50x30"},
+        {f'mercato_log_records_dropped_total{{{ORDER}, reason="undelivered"}}': "0x30"},
     ),
 ]

@@ -105,6 +105,18 @@ def test_only_auth_receives_the_master_secret() -> None:
         )
 
 
+def test_services_ship_their_logs_to_the_log_service_only_when_it_runs() -> None:
+    ports = plan.service_ports()
+    url = f"http://127.0.0.1:{catalog.get('log').port}/v1/logs"
+    for name in catalog.names():
+        env = plan.service_env(name, ports=ports, endpoints=ENDPOINTS, secrets=SECRETS)
+        assert env.get("MERCATO_LOG_SHIPPING_URL") == (None if name == "log" else url)
+    without_log = plan.service_env(
+        "product", ports=ports, endpoints=ENDPOINTS, secrets=SECRETS, running=["product", "auth"]
+    )
+    assert "MERCATO_LOG_SHIPPING_URL" not in without_log
+
+
 def test_services_get_exactly_the_engines_the_catalog_gives_them() -> None:
     ports = plan.service_ports()
     for name in catalog.names():

@@ -8,3 +8,4 @@ CREATE DATABASE "mercato_payment" OWNER "mercato";
 CREATE DATABASE "mercato_notification" OWNER "mercato";
 CREATE DATABASE "mercato_review" OWNER "mercato";
 CREATE DATABASE "mercato_analytics" OWNER "mercato";
+CREATE DATABASE "mercato_log" OWNER "mercato";

@@ -15,6 +15,8 @@ CONTRACTS: tuple[type[EventPayload], ...] = (
     product.ProductUpdated,
     product.ProductDeactivated,
     inventory.LowStock,
+    inventory.StockSet,
+    inventory.StockAdjusted,
     order.OrderCreated,
     order.OrderConfirmed,
     order.OrderFailed,

@@ -79,6 +79,28 @@ class LowStock(EventPayload):
     threshold: int
 
 
+class StockChanged(EventPayload):
+    """An administrator changed a SKU's units on hand (audit): by ``delta``, to ``on_hand``."""
+
+    sku: str
+    delta: int
+    on_hand: int
+    reason: str
+    actor: str
+
+
+class StockSet(StockChanged):
+    """A stock count set a SKU's units on hand."""
+
+    event_type: ClassVar[str] = "inventory.stock_set"
+
+
+class StockAdjusted(StockChanged):
+    """Units were added to or removed from a SKU's stock, for a reason."""
+
+    event_type: ClassVar[str] = "inventory.stock_adjusted"
+
+
 CALLS = (
     Call(
         "POST",

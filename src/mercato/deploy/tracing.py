@@ -2,8 +2,10 @@
 
 Services export OTLP/HTTP to the collector (``OTEL_EXPORTER_OTLP_ENDPOINT``, read by the
 chassis, docs/observability.md); the collector batches, caps its memory and forwards
-OTLP/gRPC to Tempo, which Grafana queries. One source for both targets: the
-``tracing`` Kustomize component (``mercato.deploy.k8s.tracing``) and the compose services.
+OTLP/gRPC to Tempo, which Grafana queries. Their log records take the same road
+(``MERCATO_LOG_SHIPPING_URL``): the collector forwards them to the log service (ADR 0033).
+One source for both targets: the ``tracing`` Kustomize component
+(``mercato.deploy.k8s.tracing``) and the compose services.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ COLLECTOR_METRICS_PORT = 8888
 TEMPO_HTTP_PORT = 3200
 TEMPO_RETENTION = "72h"
 TEMPO_DATA = "/var/tempo"
+LOG_SERVICE = "log"
 
 # What every service container gets with tracing deployed.
 SERVICE_ENV = {
     "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{COLLECTOR}:{OTLP_HTTP_PORT}",
     "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    "MERCATO_LOG_SHIPPING_URL": f"http://{COLLECTOR}:{OTLP_HTTP_PORT}/v1/logs",
 }
 
 
@@ -77,7 +81,9 @@ def collector_config(*, kubernetes: bool) -> Obj:
         "receivers": {"otlp": {"protocols": {"http": {"endpoint": f"0.0.0.0:{OTLP_HTTP_PORT}"}}}},
         "processors": processors,
         "exporters": {
-            "otlp/tempo": {"endpoint": f"{TEMPO}:{OTLP_GRPC_PORT}", "tls": {"insecure": True}}
+            "otlp/tempo": {"endpoint": f"{TEMPO}:{OTLP_GRPC_PORT}", "tls": {"insecure": True}},
+            # The log service's OTLP/HTTP logs route (the exporter appends /v1/logs).
+            "otlphttp/log": {"endpoint": f"http://{LOG_SERVICE}:{model.CONTAINER_PORT}"},
         },
         "service": {
             "extensions": ["health_check"],
@@ -102,7 +108,12 @@ def collector_config(*, kubernetes: bool) -> Obj:
                     "receivers": ["otlp"],
                     "processors": chain,
                     "exporters": ["otlp/tempo"],
-                }
+                },
+                "logs": {
+                    "receivers": ["otlp"],
+                    "processors": chain,
+                    "exporters": ["otlphttp/log"],
+                },
             },
         },
     }

@@ -440,6 +440,29 @@ def mail_alerts() -> list[Alert]:
     ]
 
 
+def log_alerts() -> list[Alert]:
+    """The audit trail's integrity and the central logs' completeness."""
+    return [
+        Alert(
+            "MercatoAuditChainBroken",
+            "min by (namespace) (mercato_audit_chain_valid) == 0",
+            "critical",
+            "The audit trail's hash chain is broken",
+            "The log service's verification found an audit record altered or removed in its "
+            "database: the trail can no longer be trusted past the first broken record.",
+        ),
+        Alert(
+            "MercatoLogRecordsDropped",
+            "sum by (namespace, service) (increase(mercato_log_records_dropped_total[10m])) > 0",
+            "warning",
+            "{{ $labels.service }} cannot ship its log records",
+            "{{ $labels.service }} dropped log records for 15 minutes: the log service (or the "
+            "collector in front of it) is down, slow or refusing, and central search misses them.",
+            "15m",
+        ),
+    ]
+
+
 def alerts() -> list[Alert]:
     """Every alert, in file order."""
     return [
@@ -450,6 +473,7 @@ def alerts() -> list[Alert]:
         *kubernetes_alerts(),
         *business_alerts(),
         *mail_alerts(),
+        *log_alerts(),
     ]
 
 
@@ -472,6 +496,7 @@ def alert_groups() -> list[dict[str, Any]]:
         {"name": "mercato-kubernetes", "rules": [a.rule() for a in kubernetes_alerts()]},
         {"name": "mercato-business-alerts", "rules": [a.rule() for a in business_alerts()]},
         {"name": "mercato-mail", "rules": [a.rule() for a in mail_alerts()]},
+        {"name": "mercato-log", "rules": [a.rule() for a in log_alerts()]},
     ]
 
 

@@ -28,6 +28,7 @@ from mercato.platform.db import Database
 from mercato.platform.errors import ServiceUnavailable, install_error_handlers, problem_response
 from mercato.platform.events import EventBus, Handler
 from mercato.platform.http import HttpClients
+from mercato.platform.logshipping import LogShipper
 from mercato.platform.metrics import Metrics
 from mercato.platform.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from mercato.platform.s3 import CredentialSource, ObjectStore, credential_chain
@@ -71,6 +72,11 @@ class Platform:
             retries=settings.http_retries,
             tracing=self.tracing,
         )
+        self.log_shipper: LogShipper | None = None
+        if settings.log_shipping_url:
+            self.log_shipper = LogShipper(
+                self.spec.name, settings.log_shipping_url, metrics=self.metrics
+            )
         self._checks: dict[str, Check] = {}
         self._jobs: list[tuple[str, Job]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -168,6 +174,9 @@ class Platform:
 
     async def start(self) -> None:
         """Connects what needs connecting and starts background jobs."""
+        if self.log_shipper is not None:
+            self.log_shipper.start()
+            logging.getLogger().addHandler(self.log_shipper)
         if self.events is not None:
             await _retry("NATS", self.events.start)
         store = self.store
@@ -193,6 +202,10 @@ class Platform:
         for close in reversed(self._shutdown):
             with contextlib.suppress(Exception):
                 await close()
+        if self.log_shipper is not None:
+            # Last: the records of closing down are shipped too.
+            logging.getLogger().removeHandler(self.log_shipper)
+            await asyncio.to_thread(self.log_shipper.stop)
 
     async def readiness(self) -> dict[str, str]:
         """Runs every readiness check; maps each name to "ok" or the failure."""

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
-from mercato.platform.context import current_request_id
+from mercato.platform.context import current_request_id, user_id_var
 from mercato.platform.envelope import EventPayload, event_tables, seal
 from mercato.platform.metrics import Metrics
 from mercato.platform.tracing import OFF, Tracing, inject, trace_statements
@@ -218,6 +218,7 @@ class UnitOfWork:
                 source=source,
                 traceparent=carrier.get("traceparent"),
                 request_id=current_request_id(),
+                actor=user_id_var.get(),
             )
             await self.session.execute(
                 text(

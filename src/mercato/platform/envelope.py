@@ -85,6 +85,8 @@ class Event(Generic[P]):
     traceparent: str | None = None
     request_id: str | None = None
     schema_version: int = EventPayload.version
+    # Who caused the event: the subject of the token of the request that wrote it.
+    actor: str | None = None
 
     @classmethod
     def from_json(cls, raw: bytes) -> Event[dict[str, Any]]:
@@ -102,6 +104,7 @@ class Event(Generic[P]):
                 payload=data,
                 traceparent=doc.get("traceparent"),
                 request_id=doc.get("request_id"),
+                actor=doc.get("actor"),
                 schema_version=int(doc.get("schema_version", EventPayload.version)),
             )
         except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
@@ -140,6 +143,7 @@ def seal(
     source: str,
     traceparent: str | None,
     request_id: str | None,
+    actor: str | None = None,
 ) -> dict[str, Any]:
     """The envelope of ``payload``, as the outbox stores it and the relay sends it."""
     return {
@@ -151,6 +155,7 @@ def seal(
         "data": payload.model_dump(mode="json"),
         "traceparent": traceparent,
         "request_id": request_id,
+        "actor": actor,
         "schema_version": payload.version,
     }
 

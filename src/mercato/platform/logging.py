@@ -17,6 +17,33 @@ _STANDARD_ATTRS = frozenset(
 )
 
 
+def log_entry(record: logging.LogRecord, service: str) -> dict[str, Any]:
+    """A record as the JSON object it is written as, with the context it was logged in."""
+    entry: dict[str, Any] = {
+        "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+        "level": record.levelname.lower(),
+        "service": service,
+        "logger": record.name,
+        "message": record.getMessage(),
+    }
+    request_id = request_id_var.get()
+    if request_id:
+        entry["request_id"] = request_id
+    trace = current_trace()
+    if trace:
+        entry["trace_id"] = trace.trace_id
+        entry["span_id"] = trace.span_id
+    user_id = user_id_var.get()
+    if user_id:
+        entry["user_id"] = user_id
+    for key, value in record.__dict__.items():
+        if key not in _STANDARD_ATTRS and not key.startswith("_"):
+            entry[key] = value
+    if record.exc_info:
+        entry["error"] = "".join(traceback.format_exception(*record.exc_info)).strip()
+    return entry
+
+
 class JsonFormatter(logging.Formatter):
     """Formats records as JSON with service, request, trace and user context."""
 
@@ -25,29 +52,7 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "service": self.service,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        request_id = request_id_var.get()
-        if request_id:
-            entry["request_id"] = request_id
-        trace = current_trace()
-        if trace:
-            entry["trace_id"] = trace.trace_id
-            entry["span_id"] = trace.span_id
-        user_id = user_id_var.get()
-        if user_id:
-            entry["user_id"] = user_id
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                entry[key] = value
-        if record.exc_info:
-            entry["error"] = "".join(traceback.format_exception(*record.exc_info)).strip()
-        return orjson.dumps(entry, default=str).decode()
+        return orjson.dumps(log_entry(record, self.service), default=str).decode()
 
 
 def configure_logging(service: str, level: str = "info") -> None:

@@ -106,6 +106,10 @@ class ServiceSettings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "Mercato <no-reply@mercato.localhost>"
 
+    # Where the chassis ships its log records (the log service's OTLP/HTTP logs route); off
+    # when unset. The runner sets it for every service once the log service runs.
+    log_shipping_url: str | None = None
+
     # Crash points for recovery tests (mercato.platform.faults); dev only.
     faults: str = ""
 

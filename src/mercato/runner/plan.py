@@ -7,13 +7,14 @@ runner's decisions can be tested without starting anything.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from mercato import catalog
 
 GATEWAY = "gateway"
 AUTH = "auth"
+LOG = "log"
 EVENT_PREFIX = "mercato"
 HOST = "127.0.0.1"
 SMTP_PORT = 25  # of an external relay named by MERCATO_SMTP_HOST alone
@@ -129,8 +130,13 @@ def service_env(
     endpoints: Endpoints,
     secrets: Mapping[str, str],
     log_level: str = "info",
+    running: Collection[str] | None = None,
 ) -> dict[str, str]:
-    """The ``MERCATO_*`` variables service ``name`` is started with."""
+    """The ``MERCATO_*`` variables service ``name`` is started with.
+
+    ``running`` names the services the runner starts (all of ``ports`` if not given): the
+    others ship their logs to the log service only when it is one of them.
+    """
     # Imported here: they pull in SQLAlchemy and FastAPI, seconds on a busy machine,
     # which the runner spends while its engines start rather than before.
     from mercato.platform.db import with_database
@@ -159,6 +165,9 @@ def service_env(
     if spec.smtp and endpoints.smtp_host and endpoints.smtp_port:
         env["MERCATO_SMTP_HOST"] = endpoints.smtp_host
         env["MERCATO_SMTP_PORT"] = str(endpoints.smtp_port)
+    if LOG in (ports if running is None else running) and name != LOG:
+        # The log service's OTLP/HTTP logs route: every other service ships its records there.
+        env["MERCATO_LOG_SHIPPING_URL"] = f"http://{HOST}:{ports[LOG]}/v1/logs"
     if name == AUTH:
         env["MERCATO_SECRET_KEY"] = secrets["auth_secret_key"]
     return env

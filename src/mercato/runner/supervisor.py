@@ -395,6 +395,7 @@ class Runner:
                     endpoints=self.endpoints,
                     secrets=self.secrets,
                     log_level=self.options.log_level,
+                    running=self.services,
                 ),
                 "PYTHONUNBUFFERED": "1",
             }

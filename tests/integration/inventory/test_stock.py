@@ -144,3 +144,31 @@ async def test_low_stock_is_announced_once_per_crossing(store):
     await inventory.client.put(url, json={"on_hand": 2, "low_stock_threshold": 0}, headers=root)
     await inventory.client.put(url, json={"on_hand": 2, "low_stock_threshold": 3}, headers=root)
     assert len(await low_stock_events(inventory)) == 3
+
+
+async def test_stock_changes_by_admins_are_published_with_actor_and_reason(store):
+    auth, inventory, root = store
+    admin_id = str(await scalar(auth, "SELECT id FROM users WHERE email = 'root@example.com'"))
+    await inventory.client.put(
+        f"{INVENTORY}/CUP-1", json={"on_hand": 10, "reason": "count"}, headers=root
+    )
+    await inventory.client.post(
+        f"{INVENTORY}/CUP-1/adjust", json={"delta": -2, "reason": "broken"}, headers=root
+    )
+    rows = await scalar(
+        inventory,
+        "SELECT json_agg(envelope ORDER BY created_at) FROM outbox "
+        "WHERE type IN ('inventory.stock_set', 'inventory.stock_adjusted')",
+    )
+    assert [(e["type"], e["data"]) for e in rows] == [
+        (
+            "inventory.stock_set",
+            {"sku": "CUP-1", "delta": 10, "on_hand": 10, "reason": "count", "actor": admin_id},
+        ),
+        (
+            "inventory.stock_adjusted",
+            {"sku": "CUP-1", "delta": -2, "on_hand": 8, "reason": "broken", "actor": admin_id},
+        ),
+    ]
+    # The envelope names who caused the change too, as every event written in a request does.
+    assert {e["actor"] for e in rows} == {admin_id}

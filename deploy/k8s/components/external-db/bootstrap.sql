@@ -44,3 +44,8 @@ SELECT format('CREATE ROLE %I LOGIN', 'mercato_analytics') WHERE NOT EXISTS (SEL
 SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_analytics', :'analytics_password')\gexec
 SELECT format('GRANT %I TO CURRENT_USER', 'mercato_analytics')\gexec
 SELECT format('CREATE DATABASE %I OWNER %I', 'mercato_analytics', 'mercato_analytics') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'mercato_analytics')\gexec
+\getenv log_password LOG_PASSWORD
+SELECT format('CREATE ROLE %I LOGIN', 'mercato_log') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mercato_log')\gexec
+SELECT format('ALTER ROLE %I PASSWORD %L', 'mercato_log', :'log_password')\gexec
+SELECT format('GRANT %I TO CURRENT_USER', 'mercato_log')\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', 'mercato_log', 'mercato_log') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'mercato_log')\gexec

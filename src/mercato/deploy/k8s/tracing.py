@@ -35,6 +35,7 @@ from mercato.deploy.tracing import (
     COLLECTOR_HEALTH_PORT,
     COLLECTOR_IMAGE,
     COLLECTOR_METRICS_PORT,
+    LOG_SERVICE,
     OTLP_GRPC_PORT,
     OTLP_HTTP_PORT,
     SERVICE_ENV,
@@ -164,7 +165,16 @@ def collector_and_tempo() -> Files:
                     "ports": tcp(COLLECTOR_METRICS_PORT),
                 },
             ],
-            egress=[{"to": [peer(TEMPO)], "ports": tcp(OTLP_GRPC_PORT)}],
+            egress=[
+                {"to": [peer(TEMPO)], "ports": tcp(OTLP_GRPC_PORT)},
+                {"to": [peer(LOG_SERVICE)], "ports": tcp(model.CONTAINER_PORT)},
+            ],
+        ),
+        # The log service takes the services' log records from the collector (ADR 0033).
+        network_policy(
+            f"{COLLECTOR}-to-{LOG_SERVICE}",
+            {NAME_LABEL: LOG_SERVICE},
+            ingress=[{"from": [peer(COLLECTOR)], "ports": tcp(model.CONTAINER_PORT)}],
         ),
         network_policy(
             TEMPO,

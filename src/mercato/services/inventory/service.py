@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
-from mercato.contracts.inventory import LowStock
+from mercato.contracts.inventory import LowStock, StockAdjusted, StockSet
 from mercato.platform.db import UnitOfWork, utcnow
 from mercato.platform.errors import Conflict, NotFound, ValidationFailed
 from mercato.platform.metrics import Labelled
@@ -321,6 +321,13 @@ class Inventory:
                     actor=actor,
                     created_at=now,
                 )
+            )
+            changed = StockSet if kind == "set" else StockAdjusted
+            await uow.publish(
+                changed(
+                    sku=stock.sku, delta=delta, on_hand=stock.on_hand, reason=reason, actor=actor
+                ),
+                subject=stock.sku,
             )
 
     @staticmethod

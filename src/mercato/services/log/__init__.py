@@ -1,0 +1,1 @@
+"""log: central structured logs (OTLP ingest, search, retention) and the audit trail."""
