@@ -19,8 +19,8 @@ const SECTIONS = [
   { path: "users", label: "Users", page: usersPage },
   { path: "reviews", label: "Reviews", page: reviewsPage },
   { path: "analytics", label: "Analytics", page: (_, params) => analyticsPage(main, params) },
-  { path: "logs", label: "Logs", soon: "log" },
-  { path: "audit", label: "Audit", soon: "log" },
+  { path: "logs", label: "Logs", page: logsPage },
+  { path: "audit", label: "Audit", page: auditPage },
   { path: "status", label: "Status", soon: "health" },
 ];
 const STATUS_ORDER = ["pending", "confirmed", "failed", "cancelled", "refunded"];
@@ -482,6 +482,96 @@ function reviewRow(review, outcome) {
     }
   });
   return row;
+}
+
+// -- logs and audit -------------------------------------------------------------------------
+
+const LEVELS = ["debug", "info", "warning", "error", "critical"];
+
+/** A filter form whose values land in the address bar of ``path`` (a reload keeps them). */
+function filterForm(path, params, fields, buttonLabel) {
+  const form = h(
+    "form",
+    { class: "row", role: "search" },
+    fields.map(([label, control]) => {
+      control.value = params.get(control.name) || control.value || "";
+      return field(label, control);
+    }),
+    h("div", { class: "field" }, h("span", { "aria-hidden": "true" }, "\u00a0"), h("button", { type: "submit" }, buttonLabel)),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const asked = new URLSearchParams([...new FormData(form)].filter(([, value]) => String(value).trim()));
+    location.hash = route(path, asked);
+  });
+  return form;
+}
+
+/** A table filled page by page from ``load(cursor)``, with "More" while there is more. */
+async function pagedTable(body, headings, load, row) {
+  const rows = h("tbody");
+  const more = h("div", { class: "more" });
+  replace(body, h("table", { class: "lines" }, h("thead", {}, h("tr", {}, headings.map((t) => h("th", { scope: "col" }, t)))), rows), more);
+  async function next(cursor) {
+    replace(more);
+    try {
+      const page = await load(cursor);
+      if (!cursor && page.items.length === 0) rows.append(h("tr", {}, h("td", { colspan: headings.length }, "Nothing matches.")));
+      for (const item of page.items) rows.append(row(item));
+      if (page.next_cursor) replace(more, h("button", { type: "button", onclick: () => next(page.next_cursor) }, "More"));
+    } catch (error) {
+      replace(more, notice("error", describe(error)));
+    }
+  }
+  await next(null);
+}
+
+async function logsPage(_, params) {
+  const level = h("select", { name: "level" }, h("option", { value: "" }, "Any"), LEVELS.map((name) => h("option", { value: name, selected: params.get("level") === name }, name)));
+  const form = filterForm("logs", params, [
+    ["Text", h("input", { name: "q", type: "search" })],
+    ["Service", h("input", { name: "service", size: 10 })],
+    ["Level and worse", level],
+    ["Request ID", h("input", { name: "request_id" })],
+  ], "Search logs");
+  const body = h("div");
+  replace(main, h("h1", {}, "Logs"), form, body);
+  const query = Object.fromEntries(["q", "service", "level", "request_id"].map((name) => [name, params.get(name)]));
+  await pagedTable(body, ["At", "Service", "Level", "Message", "Request"], (cursor) => api.get("/logs", { ...query, limit: 50, cursor }), (entry) =>
+    h("tr", {}, h("td", {}, when(entry.at)), h("td", {}, entry.service), h("td", { class: `level ${entry.level}` }, entry.level), h("td", { class: "message" }, entry.message), h("td", {}, entry.request_id || "")),
+  );
+}
+
+async function auditPage(_, params) {
+  const form = filterForm("audit", params, [
+    ["Action", h("input", { name: "action" })],
+    ["Actor", h("input", { name: "actor" })],
+  ], "Search audit");
+  const verdict = h("div", { "aria-live": "polite" });
+  const verify = h("button", { type: "button" }, "Verify");
+  verify.addEventListener("click", async () => {
+    verify.disabled = true;
+    try {
+      const checked = await api.get("/audit/verify");
+      const broken = checked.first_broken;
+      replace(
+        verdict,
+        checked.valid
+          ? notice("success", `Valid: the chain of ${checked.checked} records is unbroken.`)
+          : notice("error", `Not valid: ${checked.checked} records checked; record ${broken?.seq} is broken (${broken?.reason}).`),
+      );
+    } catch (error) {
+      replace(verdict, notice("error", describe(error)));
+    } finally {
+      verify.disabled = false;
+    }
+  });
+  const body = h("div");
+  replace(main, h("h1", {}, "Audit trail"), h("p", {}, verify), verdict, form, body);
+  const query = { action: params.get("action"), actor: params.get("actor") };
+  await pagedTable(body, ["#", "At", "Action", "Actor", "Subject"], (cursor) => api.get("/audit", { ...query, limit: 50, cursor }), (record) =>
+    h("tr", {}, h("td", {}, String(record.seq)), h("td", {}, when(record.at)), h("td", {}, record.action), h("td", {}, record.actor || ""), h("td", {}, record.subject)),
+  );
 }
 
 // -- start ----------------------------------------------------------------------------------
