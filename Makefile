@@ -8,7 +8,7 @@ STAMP_DEV  := $(VENV)/.installed-dev
 STAMP_LOAD := $(VENV)/.installed-load
 ARGS ?=
 
-.PHONY: run test lint typecheck format bench clean load screenshots
+.PHONY: run test lint typecheck format bench clean load screenshots chaos
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ run: $(STAMP_RUN)
 
 load: $(STAMP_LOAD)
 	$(BIN)/mercato load $(ARGS)
+
+# Every fault experiment once, one after another (about 3 minutes each); figures in
+# .mercato-chaos/chaos/results.md, for docs/RESILIENCE.md.
+chaos: $(STAMP_LOAD)
+	for name in kill-each postgres-freeze nats-down s3-down graceful-restart-order; do \
+		$(BIN)/mercato chaos $$name $(ARGS) || status=1; done; exit $${status:-0}
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests bench

@@ -176,6 +176,55 @@ def load(
     raise typer.Exit(run_load(options, make_console()))
 
 
+@app.command()
+def chaos(
+    name: str = typer.Argument(
+        ...,
+        help="kill-<service>, kill-each, graceful-restart-<service>, "
+        "postgres-freeze, nats-down or s3-down.",
+    ),
+    data_dir: Path = typer.Option(
+        Path(".mercato-chaos"), "--data-dir", help="The experiment's own platform."
+    ),
+    port_offset: int = typer.Option(300, help="Shifts every port by N, away from `mercato up`'s."),
+    users: int = typer.Option(3, "--users", min=1, help="Shoppers during the experiment."),
+    load_seconds: float = typer.Option(120.0, "--load-seconds", help="How long the load runs."),
+    fault_seconds: float = typer.Option(
+        30.0, "--fault-seconds", help="How long an engine is down."
+    ),
+    kills: int = typer.Option(
+        3, "--kills", min=1, help="SIGKILLs of order and payment in kill-each."
+    ),
+    settle_seconds: float = typer.Option(
+        60.0, "--settle-seconds", help="How long the audit may wait to be clean."
+    ),
+    seed: int | None = typer.Option(
+        None, "--random-seed", help="Seeds the random moments of the kills."
+    ),
+) -> None:
+    """Runs one fault experiment under load and audits; exit 1 when the audit or recovery failed."""
+    from mercato.chaos.experiment import ChaosOptions, ExperimentError, run_experiment
+
+    options = ChaosOptions(
+        name=name,
+        data_dir=data_dir,
+        port_offset=port_offset,
+        users=users,
+        load_seconds=load_seconds,
+        fault_seconds=fault_seconds,
+        kills=kills,
+        settle_seconds=settle_seconds,
+        seed=seed,
+    )
+    try:
+        result = run_experiment(options, lambda message: typer.echo(message, err=True))
+    except ExperimentError as exc:
+        typer.echo(f"failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(result.markdown_row())
+    raise typer.Exit(0 if result.passed else 1)
+
+
 @admin_app.command("create")
 def admin_create(
     email: str = typer.Option(..., help="The administrator's email (login)."),

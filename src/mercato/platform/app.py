@@ -94,6 +94,7 @@ class Platform:
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
                 pool_timeout=settings.db_pool_timeout_seconds,
+                command_timeout=settings.db_command_timeout_seconds,
                 tracing=self.tracing,
                 source=self.spec.name,
             )

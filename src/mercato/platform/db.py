@@ -76,6 +76,7 @@ class Database:
         pool_size: int = 5,
         max_overflow: int = 5,
         pool_timeout: float = 5.0,
+        command_timeout: float | None = None,
         echo: bool = False,
         tracing: Tracing = OFF,
         source: str | None = None,
@@ -91,6 +92,12 @@ class Database:
             pool_pre_ping=True,
             pool_recycle=1800,
             echo=echo,
+            # asyncpg's own bounds: on a statement, and on opening a connection.
+            connect_args=(
+                {"command_timeout": command_timeout, "timeout": command_timeout}
+                if command_timeout
+                else {}
+            ),
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.tracer = tracing.tracer

@@ -225,6 +225,8 @@ def install_error_handlers(app: FastAPI) -> None:
         sqlalchemy.exc.OperationalError,
         sqlalchemy.exc.InterfaceError,
         ConnectionError,
+        # asyncpg's command timeout: the database did not answer in time.
+        TimeoutError,
     ):
         app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -66,6 +66,10 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = 5
     db_max_overflow: int = 5
     db_pool_timeout_seconds: float = 5.0
+    # A statement (or a new connection) taking longer fails, and the request gets its 503:
+    # a frozen or unreachable database must not hold requests past the callers' timeouts
+    # (5 s between services, http_timeout_seconds), so this stays well under them.
+    db_command_timeout_seconds: float = 2.0
 
     nats_url: str | None = None
     event_prefix: str = "mercato"

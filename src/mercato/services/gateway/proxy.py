@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+import aiohttp
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mercato import catalog
 from mercato.platform.context import current_request_id
-from mercato.platform.errors import NotFound, TooManyRequests, Unauthorized
+from mercato.platform.errors import NotFound, ServiceUnavailable, TooManyRequests, Unauthorized
 from mercato.platform.forwarding import (
     FORWARDED_FOR,
     FORWARDED_FOR_SEAL,
@@ -16,7 +20,7 @@ from mercato.platform.forwarding import (
     parse_address,
     peer_address,
 )
-from mercato.platform.http import IDEMPOTENT_METHODS, HttpClients
+from mercato.platform.http import IDEMPOTENT_METHODS, HttpClients, Reply
 from mercato.platform.middleware import ROUTE_SCOPE_KEY
 from mercato.platform.security import TokenVerifier, bearer_token
 from mercato.services.gateway.ratelimit import RateLimiter
@@ -40,6 +44,23 @@ HOP_BY_HOP = frozenset(
 # Set by the gateway alone: whatever a client sent under these names is dropped.
 NOT_FORWARDED = HOP_BY_HOP | {FORWARDED_FOR, FORWARDED_FOR_SEAL}
 NOT_FORWARDED_BACK = HOP_BY_HOP | {"x-request-id", "date", "server", FORWARDED_FOR_SEAL}
+# Between two tries at an upstream that refused the connection (it is restarting), and
+# for how long at most: a restart takes seconds; a service down for longer gets its 503.
+REFUSED_BACKOFF_SECONDS = 0.2
+REFUSED_RETRY_SECONDS = 10.0
+
+
+def is_idempotent(request: Request) -> bool:
+    """GET and the other safe or idempotent methods, and any request with an Idempotency-Key."""
+    return request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
+
+
+def _refused(exc: ServiceUnavailable) -> bool:
+    """The upstream could not be reached at all: nothing of the request was processed."""
+    cause = exc.__cause__
+    return isinstance(cause, aiohttp.ClientConnectionError) and not isinstance(
+        cause, aiohttp.ServerTimeoutError
+    )
 
 
 def client_address(forwarded_for: list[str], peer: str, *, trusted_proxy_hops: int) -> str:
@@ -95,19 +116,46 @@ class Proxy:
                 "Too many requests; slow down.", retry_after=RateLimiter.retry_after(wait)
             )
 
-        upstream = self._http.to(service.name)
-        url = upstream.base_url + path + (f"?{request.url.query}" if request.url.query else "")
-        reply = await self._http.send(
-            service.name,
-            request.method,
-            url,
-            headers=self._forward_headers(request, address),
-            body=await request.body(),
-            timeout=self._timeout,
-            retry=request.method in IDEMPOTENT_METHODS,
-        )
+        reply = await self._forward(request, service.name, address)
         headers = {k: v for k, v in reply.headers.items() if k.lower() not in NOT_FORWARDED_BACK}
         return Response(reply.body, status_code=reply.status, headers=headers)
+
+    async def _forward(self, request: Request, service: str, address: str) -> Reply:
+        """Sends the request upstream; an idempotent one again while the upstream refuses it.
+
+        A service restarting (a deploy, a crash the runner or Kubernetes mends) refuses
+        connections for a few seconds; retrying within the request's budget hides that
+        from the client. Only requests that are safe to send twice are retried.
+        """
+        url = self._http.to(service).base_url + request.url.path
+        if request.url.query:
+            url += f"?{request.url.query}"
+        headers = self._forward_headers(request, address)
+        body = await request.body()
+        idempotent = is_idempotent(request)
+        began = time.monotonic()
+        deadline = began + self._timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                return await self._http.send(
+                    service,
+                    request.method,
+                    url,
+                    headers=headers,
+                    body=body,
+                    timeout=remaining,
+                    retry=idempotent,
+                )
+            except ServiceUnavailable as exc:
+                waited = time.monotonic() - began
+                if (
+                    not (idempotent and _refused(exc))
+                    or remaining < 2 * REFUSED_BACKOFF_SECONDS
+                    or waited > REFUSED_RETRY_SECONDS
+                ):
+                    raise
+            await asyncio.sleep(REFUSED_BACKOFF_SECONDS)
 
     def address_of(self, request: Request) -> str:
         """The client's address, decided once here for the rate limit and the services."""

@@ -1,0 +1,1 @@
+"""Fault experiments: inject one fault under load, then audit the databases and streams."""

@@ -1,0 +1,54 @@
+"""One short fault experiment end to end: order killed under load, then a clean audit.
+
+The full set runs by hand (``make chaos``, figures in docs/RESILIENCE.md); this one keeps
+the experiment machinery honest in ``make test`` with 3 shoppers for 20 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from mercato import catalog
+from mercato.chaos.experiment import ChaosOptions, experiment_names, run_experiment
+from tests.e2e.support import POSTGRES_HOME, free_offset, new_data_dir
+
+
+def test_every_catalog_service_has_its_kill_and_graceful_restart():
+    names = experiment_names()
+
+    for service in catalog.names():
+        assert f"kill-{service}" in names
+        assert f"graceful-restart-{service}" in names
+
+
+def test_killing_order_under_load_loses_nothing_and_the_shop_recovers(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    for name in [n for n in os.environ if n.startswith("MERCATO_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MERCATO_POSTGRES_HOME", str(POSTGRES_HOME))
+    data_dir = new_data_dir()
+    options = ChaosOptions(
+        name="kill-order",
+        data_dir=data_dir,
+        port_offset=free_offset(),
+        users=3,
+        load_seconds=20,
+        kills=2,
+        settle_seconds=60,
+        seed=13,
+    )
+
+    result = run_experiment(options, print)
+
+    assert result.requests > 0
+    assert result.injected == "SIGKILL order"
+    assert result.audit["clean"], result.audit
+    assert result.recovery_seconds is not None
+    assert result.recovery_seconds <= 10
+    written = json.loads(next((data_dir / "chaos").glob("kill-order-*.json")).read_text())
+    assert written["passed"] is True
+    assert "`kill-order`" in (data_dir / "chaos" / "results.md").read_text()
