@@ -114,6 +114,13 @@ def admin_pages(
         visit("analytics", "Analytics")(page)
         expect(page.get_by_role("table", name="Funnel")).to_be_visible()
 
+    def listing(route: str, ready: str) -> Callable[[Page], None]:
+        def go(page: Page) -> None:
+            visit(route, ready)(page)
+            expect(page.get_by_role("row").nth(1)).to_be_visible()
+
+        return go
+
     return [
         ("admin-orders", visit("orders", "Orders")),
         ("admin-order", visit(f"orders/{order_id}", f"Order {order_id}")),
@@ -123,6 +130,8 @@ def admin_pages(
         ("admin-users", visit("users", "Users")),
         ("admin-reviews", visit(f"reviews/{reviewed['id']}", f"Reviews of {reviewed['name']}")),
         ("admin-analytics", analytics),
+        ("admin-logs", listing("logs", "Logs")),
+        ("admin-audit", listing("audit", "Audit trail")),
     ]
 
 
