@@ -1,5 +1,6 @@
-# `make run` starts the whole platform; `make test` runs every check; `make load` puts shoppers
-# on the running platform (ARGS="--users 20 --run-time 5m"). Each sets up .venv first.
+# `make run` starts the whole platform; `make test` runs every check; `make fuzz` fuzzes the API
+# longer; `make load` puts shoppers on the running platform (ARGS="--users 20 --run-time 5m").
+# Each sets up .venv first.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ STAMP_DEV  := $(VENV)/.installed-dev
 STAMP_LOAD := $(VENV)/.installed-load
 ARGS ?=
 
-.PHONY: run test lint typecheck format bench clean load screenshots chaos
+.PHONY: run test lint typecheck format bench clean load fuzz screenshots chaos
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +47,13 @@ lint: $(STAMP_DEV)
 
 test: lint
 	$(BIN)/python -m pytest $(ARGS)
+
+# The long fuzzing profile (`make test` runs 4 examples per operation); figures in
+# docs/RESILIENCE.md. FUZZ_EXAMPLES=500 make fuzz for a longer one.
+FUZZ_EXAMPLES ?= 100
+fuzz: $(STAMP_DEV)
+	MERCATO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/security/test_fuzzing.py \
+		-s -p no:logging -o timeout=7200 $(ARGS)
 
 # The storefront's and the admin console's pages at desktop and phone width, into
 # docs/screenshots/ (a seeded platform of its own and Debian's chromium, installed if missing).

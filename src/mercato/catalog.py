@@ -261,6 +261,15 @@ _SERVICES: tuple[Service, ...] = (
         ),
         route_prefixes=(_api("/logs"), _api("/audit")),
     ),
+    Service(
+        name="health",
+        summary="Live status of every service and engine, status page",
+        port=8111,
+        route_prefixes=(_api("/status"),),
+        public_routes=(Route("GET", _api("/status")),),
+        verifies_tokens=False,
+        probes_all=True,
+    ),
 )
 
 SERVICES: dict[str, Service] = {s.name: s for s in _SERVICES}

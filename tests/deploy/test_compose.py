@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -56,14 +57,30 @@ def test_every_catalog_service_runs_after_its_migration(compose: dict[str, Any])
                 service.name,
             ]
             assert migration["depends_on"] == {"postgres": {"condition": "service_healthy"}}
-        for callee in catalog.sync_dependencies(service.name):
-            assert depends[callee] == {"condition": "service_healthy"}
+        if service.spec.probes_all:
+            # A prober waits for nobody: it reports who is not up yet.
+            assert not set(depends) & set(catalog.SERVICES)
+        else:
+            for callee in catalog.sync_dependencies(service.name):
+                assert depends[callee] == {"condition": "service_healthy"}
         if "nats" in service.spec.engines:
             assert depends["nats"] == {"condition": "service_healthy"}
         if "s3" in service.spec.engines:
             assert depends["minio-buckets"] == {"condition": "service_completed_successfully"}
         assert definition["read_only"] is True
         assert definition["cap_drop"] == ["ALL"]
+
+
+def test_no_service_waits_in_a_cycle(compose: dict[str, Any]) -> None:
+    waits = {
+        name: set(definition.get("depends_on", {}))
+        for name, definition in compose["services"].items()
+    }
+    done: set[str] = set()
+    while len(done) < len(waits):
+        ready = {n for n, needs in waits.items() if n not in done and needs <= done}
+        assert ready, f"these wait for each other: {sorted(set(waits) - done)}"
+        done |= ready
 
 
 def test_only_the_gateway_is_published_on_8080(compose: dict[str, Any]) -> None:
@@ -85,10 +102,16 @@ def test_every_container_gets_the_catalog_environment(compose: dict[str, Any]) -
             *tracing.sampler_env(1.0),
         }
         for key, value in service.config_env().items():
-            if key != "MERCATO_SMTP_PORT":
+            if key not in {"MERCATO_SMTP_PORT", "MERCATO_ENGINE_PROBES"}:
                 assert env[key] == value
         if service.spec.database:
             assert env["MERCATO_DATABASE_URL"].endswith(f"@postgres:5432/{service.spec.database}")
+        if service.spec.probes_all:
+            # Compose's one PostgreSQL is probed too, besides what every deployment probes.
+            assert json.loads(env["MERCATO_ENGINE_PROBES"]) == {
+                **model.PROBED_ENGINES,
+                "postgres": "postgresql://postgres:5432",
+            }
 
 
 def test_every_engine_has_a_healthcheck_and_pinned_image(compose: dict[str, Any]) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
@@ -279,12 +281,14 @@ def test_engine_rules_follow_the_catalog(env: str, overlays: dict[str, list[Obj]
         egress = policies[service.name]["spec"]["egress"]
         ports = {p["port"] for rule in egress for p in rule.get("ports", [])}
         for engine in ("postgres", "nats", "s3", "smtp"):
-            assert (model.ENGINE_PORTS[engine] in ports) == (engine in service.spec.engines), (
+            # An engine the service needs, or one it probes (health: NATS and MinIO).
+            assert (model.ENGINE_PORTS[engine] in ports) == service.reaches(engine), (
                 service.name,
                 engine,
             )
     nats_users = peers_named(policies["nats"]["spec"]["ingress"], "from", 4222)
-    assert nats_users == {s.name for s in model.with_engine("nats")}
+    assert nats_users == {s.name for s in model.services() if s.reaches("nats")}
+    assert "health" in nats_users
     dns = policies["allow-dns"]["spec"]
     assert dns["podSelector"] == {}
     assert {p["port"] for p in dns["egress"][0]["ports"]} == {53}
@@ -450,3 +454,29 @@ def test_environments_on_minio_keep_static_keys_and_no_irsa_role(
         secrets = [s["secretRef"]["name"] for s in sources if "secretRef" in s]
         # dev's secretGenerator adds a content hash to the name.
         assert [n for n in secrets if n.startswith(f"{service.name}-secrets")], service.name
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_prober_names_engines_that_exist_on_the_ports_they_serve(
+    env: str, overlays: dict[str, list[Obj]]
+) -> None:
+    config_maps = by_name(overlays[env], "ConfigMap")
+    services = by_name(overlays[env], "Service")
+    for service in model.services():
+        if not service.spec.probes_all:
+            continue
+        container = pod_spec(by_name(overlays[env], "Deployment")[service.name])["containers"][0]
+        probes = json.loads(
+            config_maps_value(config_maps, container, "MERCATO_ENGINE_PROBES") or ""
+        )
+        assert set(probes) == {"nats", "s3"}
+        if ENV_SETTINGS[env].s3_on_aws:
+            # No MinIO there: the prober checks the AWS S3 endpoint the services use.
+            assert probes.pop("s3") == ENV_SETTINGS[env].s3_endpoint
+            egress = by_name(overlays[env], "NetworkPolicy")[f"{service.name}-object-storage"]
+            assert egress["spec"]["egress"][0]["ports"] == tcp443()
+        for address in probes.values():
+            parts = urlsplit(address)
+            assert parts.hostname in services, address
+            served = {p["port"] for p in services[parts.hostname]["spec"]["ports"]}
+            assert parts.port in served, address

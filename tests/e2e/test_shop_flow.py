@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mercato import catalog
 from tests.e2e.support import RunningPlatform, eventually
 
 pytestmark = pytest.mark.e2e
@@ -174,3 +175,21 @@ def test_a_buyer_reviews_what_they_bought_and_the_rating_follows(gateway: httpx.
         lambda: counted(before["count"]), what="the deleted review to leave the rating"
     )
     assert back == before
+
+
+def test_the_status_page_shows_every_service_and_engine_ok(gateway: httpx.Client):
+    def all_ok() -> dict[str, Any] | None:
+        reply = gateway.get(f"{API}/status")
+        body = dict(reply.json()) if reply.status_code == 200 else {}
+        return body if body.get("status") == "ok" else None
+
+    body = eventually(all_ok, what="every service and engine ok on the status page")
+    assert [s["name"] for s in body["services"]] == [n for n in catalog.names() if n != "health"]
+    assert {e["name"] for e in body["engines"]} >= {"postgres", "nats", "s3"}
+
+    page = gateway.get(f"{API}/status", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    for name in catalog.names():
+        if name != "health":
+            assert f"<td>{name}</td>" in page.text

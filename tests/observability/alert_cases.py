@@ -21,6 +21,9 @@ REVIEW = f'{NS}, service="review", job="review", instance="10.0.0.9:8080"'
 ANALYTICS = f'{NS}, service="analytics", job="analytics", instance="10.0.0.10:8080"'
 CONFIRMED = 'type="order.confirmed"'
 LOG = f'{NS}, service="log", job="log", instance="10.0.0.11:8080"'
+HEALTH_A = f'{NS}, service="health", job="health", instance="10.0.0.13:8080"'
+HEALTH_B = f'{NS}, service="health", job="health", instance="10.0.0.14:8080"'
+PROBED_ORDER = 'kind="service", target="order"'
 POD = f'{NS}, pod="order-7d9f8c6b5-x2x4q", container="order"'
 
 
@@ -309,5 +312,35 @@ CASES = [
         {"namespace": "mercato-prod", "service": "order"},
         {f'mercato_log_records_dropped_total{{{ORDER}, reason="undelivered"}}': "0+50x30"},
         {f'mercato_log_records_dropped_total{{{ORDER}, reason="undelivered"}}': "0x30"},
+    ),
+    Case(
+        "MercatoHealthTargetDown",
+        "8m",
+        {"namespace": "mercato-prod", "kind": "service", "target": "order"},
+        {
+            f"mercato_health_target_up{{{HEALTH_A}, {PROBED_ORDER}}}": "1 1 0x10",
+            f"mercato_health_target_up{{{HEALTH_B}, {PROBED_ORDER}}}": "1 1 0x10",
+        },
+        {
+            # One prober cut off from order while the other still reaches it: no page.
+            f"mercato_health_target_up{{{HEALTH_A}, {PROBED_ORDER}}}": "1 1 0x10",
+            f"mercato_health_target_up{{{HEALTH_B}, {PROBED_ORDER}}}": "1x12",
+        },
+    ),
+    Case(
+        "MercatoHealthTargetDegraded",
+        "15m",
+        {"namespace": "mercato-prod", "kind": "service", "target": "order"},
+        {
+            f'mercato_health_target_state{{{HEALTH_A}, {PROBED_ORDER}, state="degraded"}}': (
+                "0 0 1x20"
+            ),
+        },
+        {
+            # Degraded for less than ten minutes, then ok again.
+            f'mercato_health_target_state{{{HEALTH_A}, {PROBED_ORDER}, state="degraded"}}': (
+                "0 0 1x5 0x14"
+            ),
+        },
     ),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 
@@ -208,3 +209,30 @@ def test_passwords_are_masked_in_urls() -> None:
     )
     assert plan.mask_password("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222"
     assert plan.mask_password("postgresql://user@host/db") == "postgresql://user@host/db"
+
+
+def test_the_prober_learns_every_engine_address_without_its_credentials() -> None:
+    env = plan.service_env(
+        "health", ports=plan.service_ports(), endpoints=ENDPOINTS, secrets=SECRETS
+    )
+    probes = json.loads(env["MERCATO_ENGINE_PROBES"])
+    assert probes == {
+        "postgres": "postgresql://127.0.0.1:15432",
+        "nats": "nats://127.0.0.1:14222",
+        "s3": ENDPOINTS.s3_endpoint,
+        "smtp": "smtp://127.0.0.1:12525",
+    }
+    assert "pg-password" not in env["MERCATO_ENGINE_PROBES"]
+    assert "MERCATO_DATABASE_URL" not in env
+
+
+def test_the_prober_greets_the_smtp_server_only_when_the_run_has_one() -> None:
+    without_mail = dataclasses.replace(ENDPOINTS, smtp_host=None, smtp_port=None)
+    assert set(plan.engine_probes(without_mail)) == {"postgres", "nats", "s3"}
+
+
+def test_only_the_prober_is_told_where_the_engines_are() -> None:
+    ports = plan.service_ports()
+    for name in catalog.names():
+        env = plan.service_env(name, ports=ports, endpoints=ENDPOINTS, secrets=SECRETS)
+        assert ("MERCATO_ENGINE_PROBES" in env) == catalog.get(name).probes_all

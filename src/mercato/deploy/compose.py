@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mercato import catalog
@@ -66,6 +67,13 @@ def environment(service: Deployable) -> dict[str, str]:
         # Mailpit takes mail without a login; set them in .env to send through a real relay.
         for name in service.smtp_secret_env:
             env[name] = f"${{{name}:-}}"
+    if service.spec.probes_all:
+        # Compose runs one PostgreSQL for every database: the prober checks it too.
+        probes = {
+            **model.PROBED_ENGINES,
+            "postgres": f"postgresql://postgres:{model.ENGINE_PORTS['postgres']}",
+        }
+        env["MERCATO_ENGINE_PROBES"] = json.dumps(probes, sort_keys=True)
     values = {
         "MERCATO_SECRET_KEY": required("MERCATO_AUTH_SECRET_KEY"),
         "MERCATO_S3_ACCESS_KEY": required("MINIO_ROOT_USER"),
@@ -120,8 +128,11 @@ def mercato_service(service: Deployable) -> Obj:
             depends["minio-buckets"] = {"condition": "service_completed_successfully"}
         elif engine == "smtp":
             depends["smtp"] = {"condition": "service_healthy"}
-    for callee in catalog.sync_dependencies(service.name):
-        depends[callee] = {"condition": "service_healthy"}
+    # A prober waits for nobody: it reports who is not up yet (and the gateway, which
+    # reaches it, would otherwise wait for it while it waited for the gateway).
+    if not service.spec.probes_all:
+        for callee in catalog.sync_dependencies(service.name):
+            depends[callee] = {"condition": "service_healthy"}
     definition: Obj = {
         "image": f"{service.image}:{IMAGE_TAG}",
         "build": build(service),

@@ -7,6 +7,7 @@ catalog gets its image, settings, secrets, engines and network edges everywhere 
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass
 
 from mercato import catalog
@@ -34,6 +35,12 @@ MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"
 MC_IMAGE = "quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z"
 POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.2"
 PSQL_IMAGE = "postgres:17.2-alpine"
+# What a prober (``probes_all`` in the catalog) checks besides the services. PostgreSQL is
+# one database per service when deployed, and each service's /ready covers its own (ADR 0034).
+PROBED_ENGINES = {
+    "nats": f"nats://nats:{ENGINE_PORTS['nats']}",
+    "s3": f"http://minio:{ENGINE_PORTS['s3']}/minio/health/live",
+}
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,10 @@ class Deployable:
         """Real bucket names: the settings' prefix plus each logical name."""
         return tuple(BUCKET_PREFIX + b for b in self.spec.buckets)
 
+    def reaches(self, engine: str) -> bool:
+        """True when the service talks to ``engine``: it needs it, or it probes it."""
+        return engine in self.spec.engines or (self.spec.probes_all and engine in PROBED_ENGINES)
+
     def config_env(self) -> dict[str, str]:
         """Non-secret settings, identical in every environment and on every host."""
         env = {
@@ -99,6 +110,8 @@ class Deployable:
         if self.spec.smtp:
             env["MERCATO_SMTP_HOST"] = "smtp"
             env["MERCATO_SMTP_PORT"] = str(ENGINE_PORTS["smtp"])
+        if self.spec.probes_all:
+            env["MERCATO_ENGINE_PROBES"] = json.dumps(PROBED_ENGINES, sort_keys=True)
         return env
 
     def expected_env(self, *, web_identity: bool = False) -> set[str]:

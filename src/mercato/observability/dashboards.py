@@ -249,6 +249,14 @@ def platform_overview() -> Board:
     )
     board.add(
         listing(
+            "Not ok, as the health service sees it",
+            f'max by (kind, target, state) (mercato_health_target_state{{state!="ok", {NS}}}) == 1',
+            width=HALF,
+            description="Services and engines whose last probe found them degraded or down.",
+        )
+    )
+    board.add(
+        listing(
             "Builds",
             f"max by (namespace, service, version, commit, env) (mercato_build_info{{{NS}}})",
             width=HALF,

@@ -463,6 +463,36 @@ def log_alerts() -> list[Alert]:
     ]
 
 
+def health_alerts() -> list[Alert]:
+    """What the health service sees: a service or an engine down, or degraded for long.
+
+    Aggregated over health's replicas with ``max``/``min``, so an alert needs every prober
+    to agree (one prober cut off by the network does not page).
+    """
+    target = "{{ $labels.kind }} {{ $labels.target }}"
+    by = "by (namespace, kind, target)"
+    return [
+        Alert(
+            "MercatoHealthTargetDown",
+            f"max {by} (mercato_health_target_up) == 0",
+            "critical",
+            f"The health service sees {target} down",
+            f"For 3 minutes every probe of {target} has gone unanswered (refused, reset or "
+            "timed out): the process or the engine is gone, frozen or unreachable.",
+            "3m",
+        ),
+        Alert(
+            "MercatoHealthTargetDegraded",
+            f'min {by} (mercato_health_target_state{{state="degraded"}}) == 1',
+            "warning",
+            f"The health service sees {target} degraded",
+            f"For 10 minutes {target} has answered its probe but not as ready: a service's "
+            "/ready names the dependency that fails; an engine refuses connections for now.",
+            "10m",
+        ),
+    ]
+
+
 def alerts() -> list[Alert]:
     """Every alert, in file order."""
     return [
@@ -474,6 +504,7 @@ def alerts() -> list[Alert]:
         *business_alerts(),
         *mail_alerts(),
         *log_alerts(),
+        *health_alerts(),
     ]
 
 
@@ -497,6 +528,7 @@ def alert_groups() -> list[dict[str, Any]]:
         {"name": "mercato-business-alerts", "rules": [a.rule() for a in business_alerts()]},
         {"name": "mercato-mail", "rules": [a.rule() for a in mail_alerts()]},
         {"name": "mercato-log", "rules": [a.rule() for a in log_alerts()]},
+        {"name": "mercato-health", "rules": [a.rule() for a in health_alerts()]},
     ]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy import MetaData
 from starlette.responses import Response
 
@@ -25,14 +26,29 @@ from mercato.contracts.auth import ClientCredentials, Jwks, ServiceToken
 from mercato.contracts.events import EVENTS
 from mercato.platform import faults
 from mercato.platform.db import Database
-from mercato.platform.errors import ServiceUnavailable, install_error_handlers, problem_response
+from mercato.platform.errors import (
+    ServiceUnavailable,
+    document_problems,
+    install_error_handlers,
+    problem_response,
+)
 from mercato.platform.events import EventBus, Handler
 from mercato.platform.http import HttpClients
 from mercato.platform.logshipping import LogShipper
 from mercato.platform.metrics import Metrics
-from mercato.platform.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from mercato.platform.middleware import (
+    BodyLimitMiddleware,
+    NulRefusalMiddleware,
+    RequestContextMiddleware,
+)
 from mercato.platform.s3 import CredentialSource, ObjectStore, credential_chain
-from mercato.platform.security import JwksCache, ServiceTokenProvider, TokenVerifier
+from mercato.platform.security import (
+    Audience,
+    JwksCache,
+    ServiceTokenProvider,
+    TokenVerifier,
+    route_audience,
+)
 from mercato.platform.settings import ServiceSettings
 from mercato.platform.tracing import tracing_from_environment
 
@@ -293,10 +309,14 @@ class Platform:
         )
         app.state.platform = self
         install_error_handlers(app)
+        app.add_middleware(NulRefusalMiddleware)
         app.add_middleware(BodyLimitMiddleware, max_bytes=self.settings.max_body_bytes)
         app.add_middleware(RequestContextMiddleware, metrics=self.metrics, tracing=self.tracing)
         app.include_router(self._chassis_router())
         for router in routers:
+            for route in router.routes:
+                if isinstance(route, APIRoute):
+                    document_problems(route, protected=route_audience(route) is not Audience.PUBLIC)
             app.include_router(router)
         return app
 

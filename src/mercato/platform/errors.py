@@ -16,6 +16,7 @@ import orjson
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -215,6 +216,55 @@ async def _database_unavailable(_: Request, exc: Exception) -> Response:
         detail="The service is overloaded or its database is unreachable; retry shortly.",
         headers={"Retry-After": "1"},
     )
+
+
+# The problem document as OpenAPI describes it; inline, so every service's document and the
+# gateway's merge of them carry it without a shared component.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"loc": {"type": "array"}, "msg": {"type": "string"}},
+            },
+        },
+    },
+}
+# What any route can answer, whatever it does: the chassis and the gateway produce these.
+COMMON_PROBLEMS = (400, 404, 422, 429, 503, 504)
+WRITE_PROBLEMS = (409, 413)
+PROTECTED_PROBLEMS = (401, 403)
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for problem answers beyond the common ones (a public 401)."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status in sorted(statuses)
+    }
+
+
+def document_problems(route: APIRoute, *, protected: bool) -> None:
+    """Adds the problem answers a route can give to its OpenAPI responses (once, here)."""
+    statuses = list(COMMON_PROBLEMS)
+    if not (route.methods or set()) <= READ_METHODS:
+        statuses += WRITE_PROBLEMS
+    if protected:
+        statuses += PROTECTED_PROBLEMS
+    for status, response in problems(*statuses).items():
+        route.responses.setdefault(status, response)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -233,3 +233,62 @@ class BodyLimitMiddleware:
 
 def _headers(scope: Scope) -> dict[str, Any]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+# OWASP's REST Security Cheat Sheet: an API's answers are never framed, sniffed or referred.
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
+)
+# Unless the service behind says how to cache (public catalog pages may), nothing is kept.
+DEFAULT_CACHE_CONTROL = (b"cache-control", b"no-store")
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers to every response (the gateway's, errors included)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                added = [
+                    h for h in (*SECURITY_HEADERS, DEFAULT_CACHE_CONTROL) if h[0] not in present
+                ]
+                message["headers"] = [*message.get("headers", []), *added]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class NulRefusalMiddleware:
+    """Refuses a path or query holding a NUL character with 422: PostgreSQL text cannot hold one.
+
+    Bodies are checked by ``Strict``; this covers what FastAPI hands routes as plain ``str``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+        ):
+            refusal = problem_response(
+                422,
+                slug="validation-failed",
+                title="Validation failed",
+                detail="The path or query holds a NUL character.",
+            )
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

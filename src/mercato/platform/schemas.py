@@ -7,17 +7,35 @@ fields the same way.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 MAX_AMOUNT = 10**12
 
 
+def holds_nul(value: Any) -> bool:
+    """Tells whether a value, or anything inside it, is text with a NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(holds_nul(v) for v in value)
+    return False
+
+
 class Strict(BaseModel):
-    """A body that refuses unknown fields."""
+    """A body that refuses unknown fields, and NUL characters PostgreSQL cannot store."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        if holds_nul(value):
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class Money(BaseModel):

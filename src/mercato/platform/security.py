@@ -14,12 +14,15 @@ import hmac
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from jwt import PyJWK
 
 from mercato import catalog
@@ -244,6 +247,38 @@ CurrentUser = Annotated[Principal, Depends(_require_user)]
 AdminUser = Annotated[Principal, Depends(_require_admin)]
 CallingService = Annotated[Principal, Depends(_require_service)]
 ServiceOrAdmin = Annotated[Principal, Depends(_require_service_or_admin)]
+
+
+class Audience(StrEnum):
+    """Who a route admits, read from the guard in its signature (:func:`route_audience`)."""
+
+    PUBLIC = "public"  # no token at all
+    CUSTOMER = "customer"  # any signed-in caller; the route scopes what it shows to the caller
+    ADMIN = "admin"
+    SERVICE = "service"  # the services the catalog lets call this one
+    SERVICE_OR_ADMIN = "service-or-admin"
+
+
+# Strongest guard first: a route that asks for a principal and for an admin is an admin route.
+_GUARDS: tuple[tuple[Callable[..., Any], Audience], ...] = (
+    (_require_admin, Audience.ADMIN),
+    (_require_service_or_admin, Audience.SERVICE_OR_ADMIN),
+    (_require_service, Audience.SERVICE),
+    (_require_user, Audience.CUSTOMER),
+    (authenticated, Audience.CUSTOMER),
+)
+
+
+def route_audience(route: APIRoute) -> Audience:
+    """The audience of a route: the strongest guard among its dependencies, else public."""
+    calls = set(_dependency_calls(route.dependant))
+    return next((audience for guard, audience in _GUARDS if guard in calls), Audience.PUBLIC)
+
+
+def _dependency_calls(dependant: Dependant) -> Iterator[Any]:
+    for dependency in dependant.dependencies:
+        yield dependency.call
+        yield from _dependency_calls(dependency)
 
 
 class ServiceTokenProvider:

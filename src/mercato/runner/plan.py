@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from mercato import catalog
 
@@ -170,7 +171,28 @@ def service_env(
         env["MERCATO_LOG_SHIPPING_URL"] = f"http://{HOST}:{ports[LOG]}/v1/logs"
     if name == AUTH:
         env["MERCATO_SECRET_KEY"] = secrets["auth_secret_key"]
+    if spec.probes_all:
+        env["MERCATO_ENGINE_PROBES"] = json.dumps(engine_probes(endpoints), sort_keys=True)
     return env
+
+
+def engine_probes(endpoints: Endpoints) -> dict[str, str]:
+    """Where a prober finds each engine of the run: addresses only, never credentials."""
+    from sqlalchemy.engine import make_url
+
+    probes = {}
+    if endpoints.database_url:
+        server = make_url(endpoints.database_url)
+        probes["postgres"] = f"postgresql://{server.host}:{server.port or 5432}"
+    if endpoints.nats_url:
+        first = urlsplit(endpoints.nats_url.split(",")[0].strip())
+        probes["nats"] = f"nats://{first.hostname}:{first.port or 4222}"
+    if endpoints.s3_endpoint:
+        probes["s3"] = endpoints.s3_endpoint
+    smtp = endpoints.address("smtp")
+    if smtp:
+        probes["smtp"] = smtp
+    return probes
 
 
 def backoff_delay(failures: int) -> float:

@@ -95,7 +95,7 @@ def nats() -> Files:
         ],
         "volumes": [{"name": "config", "configMap": {"name": "nats-config"}}, TMP_VOLUME],
     }
-    users = [s.name for s in model.with_engine("nats")]
+    users = [s.name for s in model.services() if s.reaches("nats")]
     policy = network_policy(
         "nats",
         {NAME_LABEL: "nats"},
@@ -219,7 +219,7 @@ def minio() -> Files:
             },
         },
     }
-    users = [s.name for s in model.with_engine("s3")]
+    users = [s.name for s in model.services() if s.reaches("s3")]
     policies = [
         network_policy(
             "minio",

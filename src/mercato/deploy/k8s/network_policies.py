@@ -44,7 +44,9 @@ def service_policy(service: Deployable) -> Obj:
 def engine_egress(service: Deployable) -> list[Obj]:
     """Egress to the in-cluster engines the service needs (external-db adds RDS)."""
     rules: list[Obj] = []
-    for engine in service.spec.engines:
+    for engine in model.ENGINE_PORTS:
+        if not service.reaches(engine):
+            continue
         port = model.ENGINE_PORTS[engine]
         if engine == "postgres":
             rules.append({"to": [database_engine_peer(service)], "ports": tcp(port)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -271,6 +272,23 @@ def aws_object_storage(env: Environment) -> tuple[list[Obj], list[Obj], list[Obj
             network_policy(
                 f"{name}-object-storage",
                 {NAME_LABEL: name},
+                egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp(443)}],
+            )
+        )
+    # The prober checks AWS S3 here, not MinIO (an anonymous request is answered 4xx: up).
+    for prober in (s for s in model.services() if s.spec.probes_all):
+        probes = {**model.PROBED_ENGINES, "s3": env.s3_endpoint}
+        merges.append(
+            {
+                "name": f"{prober.name}-config",
+                "behavior": "merge",
+                "literals": [f"MERCATO_ENGINE_PROBES={json.dumps(probes, sort_keys=True)}"],
+            }
+        )
+        objects.append(
+            network_policy(
+                f"{prober.name}-object-storage",
+                {NAME_LABEL: prober.name},
                 egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": tcp(443)}],
             )
         )

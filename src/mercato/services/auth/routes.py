@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from mercato.catalog import API_PREFIX
 from mercato.platform.deps import ClientAddress, Provided
-from mercato.platform.errors import BadRequest, Unauthorized, ValidationFailed
+from mercato.platform.errors import BadRequest, Unauthorized, ValidationFailed, problems
 from mercato.platform.security import AdminUser
 from mercato.services.auth.keys import KeyRing
 from mercato.services.auth.schemas import (
@@ -39,7 +39,7 @@ async def register(body: UserCreate, accounts: Provided[Accounts]) -> UserPublic
     return UserPublic(id=user.id, email=user.email, roles=user.roles)
 
 
-@router.post("/login")
+@router.post("/login", responses=problems(401))
 async def login(
     body: Credentials, accounts: Provided[Accounts], client: ClientAddress
 ) -> TokenPair:
@@ -48,7 +48,7 @@ async def login(
     return TokenPair(**vars(issued))
 
 
-@router.post("/refresh")
+@router.post("/refresh", responses=problems(401))
 async def refresh(body: RefreshRequest, accounts: Provided[Accounts]) -> TokenPair:
     """Rotates the refresh token and issues a new access token."""
     issued = await accounts.refresh(refresh_token=body.refresh_token)
@@ -67,7 +67,7 @@ async def jwks(keys: Provided[KeyRing]) -> Jwks:
     return Jwks.model_validate(await keys.jwks())
 
 
-@router.post("/token")
+@router.post("/token", responses=problems(401))
 async def service_token(request: Request, accounts: Provided[Accounts]) -> ServiceToken:
     """Client-credentials grant for services (JSON, form, or HTTP Basic client auth)."""
     grant = await _client_credentials(request)

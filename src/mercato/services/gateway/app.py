@@ -15,6 +15,7 @@ from starlette.routing import Route
 from mercato.catalog import API_PREFIX
 from mercato.platform.app import Platform
 from mercato.platform.forwarding import AddressSeal, forwarding_key
+from mercato.platform.middleware import SecurityHeadersMiddleware
 from mercato.services.gateway.openapi import MergedOpenApi
 from mercato.services.gateway.proxy import Proxy
 from mercato.services.gateway.ratelimit import RateLimiter
@@ -85,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Retry-After"],
             max_age=600,
         )
+    # Outermost, so the answers of every layer below (CORS, body limit, 500s) carry them.
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

@@ -11,6 +11,7 @@ from mercato.catalog import API_PREFIX
 from mercato.platform.deps import Provided
 from mercato.platform.errors import ValidationFailed
 from mercato.platform.pagination import Page, PageRequestDep, page_of
+from mercato.platform.schemas import MAX_AMOUNT
 from mercato.platform.security import AdminUser
 from mercato.services.product.repository import Listing
 from mercato.services.product.schemas import (
@@ -78,8 +79,8 @@ async def list_products(
     catalog: Provided[Catalog],
     q: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     category: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    min_price: Annotated[int | None, Query(ge=0)] = None,
-    max_price: Annotated[int | None, Query(ge=0)] = None,
+    min_price: Annotated[int | None, Query(ge=0, le=MAX_AMOUNT)] = None,
+    max_price: Annotated[int | None, Query(ge=0, le=MAX_AMOUNT)] = None,
     sort: ProductSort | None = None,
 ) -> Page[ProductPublic]:
     """Active products: full-text search, category and price filters, several orders."""
