@@ -21,7 +21,7 @@ const SECTIONS = [
   { path: "analytics", label: "Analytics", page: (_, params) => analyticsPage(main, params) },
   { path: "logs", label: "Logs", page: logsPage },
   { path: "audit", label: "Audit", page: auditPage },
-  { path: "status", label: "Status", soon: "health" },
+  { path: "status", label: "Status", page: statusPage },
 ];
 const STATUS_ORDER = ["pending", "confirmed", "failed", "cancelled", "refunded"];
 const STATUS_COLOURS = ["#8a6d00", "#1e6b2f", "#a4161a", "#555555", "#0b57d0"];
@@ -571,6 +571,56 @@ async function auditPage(_, params) {
   const query = { action: params.get("action"), actor: params.get("actor") };
   await pagedTable(body, ["#", "At", "Action", "Actor", "Subject"], (cursor) => api.get("/audit", { ...query, limit: 50, cursor }), (record) =>
     h("tr", {}, h("td", {}, String(record.seq)), h("td", {}, when(record.at)), h("td", {}, record.action), h("td", {}, record.actor || ""), h("td", {}, record.subject)),
+  );
+}
+
+// -- status ---------------------------------------------------------------------------------
+
+// health probes every few seconds; the page follows it while it is open.
+const STATUS_EVERY_MS = 5000;
+const STATE_WORDS = { ok: "OK", degraded: "Degraded", down: "Down" };
+
+async function statusPage() {
+  const body = h("div", { "aria-live": "polite" });
+  replace(main, h("h1", {}, "Status"), body);
+  while (body.isConnected) {
+    try {
+      drawStatus(body, await api.get("/status"));
+    } catch (error) {
+      replace(body, notice("error", describe(error)));
+    }
+    await new Promise((resolve) => setTimeout(resolve, STATUS_EVERY_MS));
+  }
+}
+
+function drawStatus(body, status) {
+  const targets = (caption, items) =>
+    h(
+      "table",
+      { class: "lines" },
+      h("caption", {}, caption),
+      h("thead", {}, h("tr", {}, ["Name", "State", "Latency", "Checked", "Since"].map((t) => h("th", { scope: "col" }, t)))),
+      h(
+        "tbody",
+        {},
+        items.map((target) =>
+          h(
+            "tr",
+            {},
+            h("th", { scope: "row" }, target.name),
+            h("td", { class: `state ${target.status}` }, STATE_WORDS[target.status] || target.status),
+            h("td", {}, target.latency_ms === null || target.latency_ms === undefined ? "—" : `${Math.round(target.latency_ms)} ms`),
+            h("td", {}, when(target.checked_at)),
+            h("td", {}, when(target.since)),
+          ),
+        ),
+      ),
+    );
+  replace(
+    body,
+    h("p", { class: `total state ${status.status}` }, "Overall: ", h("strong", {}, STATE_WORDS[status.status] || status.status)),
+    targets("Services", status.services || []),
+    targets("Engines", status.engines || []),
   );
 }
 
