@@ -132,6 +132,7 @@ def admin_pages(
         ("admin-analytics", analytics),
         ("admin-logs", listing("logs", "Logs")),
         ("admin-audit", listing("audit", "Audit trail")),
+        ("admin-status", listing("status", "Status")),
     ]
 
 
