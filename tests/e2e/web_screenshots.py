@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Page, expect, sync_playwright
 
@@ -31,6 +32,8 @@ from tests.e2e.web import (
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WIDTHS = {"desktop": DESKTOP, "phone": PHONE}
 # Pictures load lazily: the screenshot waits for those on screen.
+# A product the demo customer reviewed (mercato.runner.demo_reviews).
+REVIEWED = "KIT-PRESS"
 PICTURES_IN_VIEW_LOADED = """() => [...document.images]
   .filter((img) => img.getBoundingClientRect().top < window.innerHeight)
   .every((img) => img.complete && img.naturalWidth > 0)"""
@@ -39,6 +42,7 @@ PICTURES_IN_VIEW_LOADED = """() => [...document.images]
 def storefront_pages(web: Shop, order_id: str) -> list[tuple[str, Callable[[Page], None]]]:
     """(file name, how to get there) for each storefront page, signed in as the buyer."""
     board = web.product(ON_SALE)
+    reviewed = web.product(REVIEWED)
 
     def home(page: Page) -> None:
         page.goto("/")
@@ -51,6 +55,13 @@ def storefront_pages(web: Shop, order_id: str) -> list[tuple[str, Callable[[Page
     def product(page: Page) -> None:
         page.goto(f"/#/product/{board['id']}")
         expect(page.get_by_role("button", name="Add to cart")).to_be_visible()
+
+    def reviews(page: Page) -> None:
+        page.goto(f"/#/product/{reviewed['id']}")
+        expect(page.get_by_role("heading", level=1)).to_have_text(reviewed["name"])
+        listed = page.get_by_role("list", name="Reviews").get_by_role("img")
+        expect(listed.first).to_be_visible()
+        page.get_by_role("heading", name="Reviews", exact=True).scroll_into_view_if_needed()
 
     def cart(page: Page) -> None:
         page.goto("/#/cart")
@@ -73,6 +84,7 @@ def storefront_pages(web: Shop, order_id: str) -> list[tuple[str, Callable[[Page
         ("store-home", home),
         ("store-search", search),
         ("store-product", product),
+        ("store-reviews", reviews),
         ("store-cart", cart),
         ("store-checkout", checkout),
         ("store-order", order),
@@ -86,13 +98,26 @@ def sign_in_page(page: Page) -> None:
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
 
-def admin_pages(order_id: str) -> list[tuple[str, Callable[[Page], None]]]:
+def admin_pages(
+    order_id: str, reviewed: dict[str, Any]
+) -> list[tuple[str, Callable[[Page], None]]]:
     """(file name, how to get there) for each admin page, signed in as an admin."""
 
     def visit(route: str, ready: str) -> Callable[[Page], None]:
         def go(page: Page) -> None:
             page.goto(f"/admin#/{route}")
             expect(page.get_by_role("heading", level=1)).to_have_text(ready)
+
+        return go
+
+    def analytics(page: Page) -> None:
+        visit("analytics", "Analytics")(page)
+        expect(page.get_by_role("table", name="Funnel")).to_be_visible()
+
+    def listing(route: str, ready: str) -> Callable[[Page], None]:
+        def go(page: Page) -> None:
+            visit(route, ready)(page)
+            expect(page.get_by_role("row").nth(1)).to_be_visible()
 
         return go
 
@@ -103,6 +128,11 @@ def admin_pages(order_id: str) -> list[tuple[str, Callable[[Page], None]]]:
         ("admin-new-product", visit("products/new", "New product")),
         ("admin-stock", visit(f"stock?sku={ON_SALE}", "Stock")),
         ("admin-users", visit("users", "Users")),
+        ("admin-reviews", visit(f"reviews/{reviewed['id']}", f"Reviews of {reviewed['name']}")),
+        ("admin-analytics", analytics),
+        ("admin-logs", listing("logs", "Logs")),
+        ("admin-audit", listing("audit", "Audit trail")),
+        ("admin-status", listing("status", "Status")),
     ]
 
 
@@ -119,7 +149,7 @@ def take(web: Shop, out: Path) -> list[Path]:
             for person, pages, start in (
                 (None, [("store-sign-in", sign_in_page)], None),
                 (who, storefront_pages(web, order["id"]), "/#/signin"),
-                (web.admin, admin_pages(order["id"]), "/admin#/signin"),
+                (web.admin, admin_pages(order["id"], web.product(REVIEWED)), "/admin#/signin"),
             ):
                 tab = open_tab(browser, web.url, viewport)
                 if person is not None and start is not None:

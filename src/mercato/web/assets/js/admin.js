@@ -1,10 +1,12 @@
-// The admin console: products, stock, orders and users, for accounts with the admin role.
+// The admin console: products, stock, orders, users and reviews, for accounts with the admin role.
 // Sections of services that do not run yet are listed in SECTIONS with ``soon`` and appear
 // in the navigation as such; each becomes a page by adding its function here.
 
+import { analyticsPage } from "./analytics.js";
 import * as api from "./api.js";
 import { ApiError } from "./api.js";
-import { currentRoute, field, h, minorUnits, money, replace, route, when } from "./dom.js";
+import { drawChart } from "./charts.js";
+import { currentRoute, field, h, minorUnits, money, replace, route, stars, when } from "./dom.js";
 import * as session from "./session.js";
 import { describe, focusHeading, notice, onSubmit, problemSlot, showProgressIn, signInForm } from "./ui.js";
 
@@ -15,11 +17,11 @@ const SECTIONS = [
   { path: "products", label: "Products", page: productsPage },
   { path: "stock", label: "Stock", page: stockPage },
   { path: "users", label: "Users", page: usersPage },
-  { path: "reviews", label: "Reviews", soon: "review" },
-  { path: "analytics", label: "Analytics", soon: "analytics" },
-  { path: "logs", label: "Logs", soon: "log" },
-  { path: "audit", label: "Audit", soon: "log" },
-  { path: "status", label: "Status", soon: "health" },
+  { path: "reviews", label: "Reviews", page: reviewsPage },
+  { path: "analytics", label: "Analytics", page: (_, params) => analyticsPage(main, params) },
+  { path: "logs", label: "Logs", page: logsPage },
+  { path: "audit", label: "Audit", page: auditPage },
+  { path: "status", label: "Status", page: statusPage },
 ];
 const STATUS_ORDER = ["pending", "confirmed", "failed", "cancelled", "refunded"];
 const STATUS_COLOURS = ["#8a6d00", "#1e6b2f", "#a4161a", "#555555", "#0b57d0"];
@@ -138,13 +140,8 @@ async function ordersPage([id], params) {
 }
 
 function drawStatusChart(canvas, orders) {
-  if (!window.Chart) return;
   const counts = STATUS_ORDER.map((status) => orders.filter((order) => order.status === status).length);
-  new window.Chart(canvas, {
-    type: "bar",
-    data: { labels: STATUS_ORDER, datasets: [{ label: "Orders", data: counts, backgroundColor: STATUS_COLOURS }] },
-    options: { maintainAspectRatio: false, animation: false, plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
-  });
+  drawChart(canvas, "bar", STATUS_ORDER, [{ label: "Orders", data: counts, backgroundColor: STATUS_COLOURS }]);
 }
 
 async function orderPage(id) {
@@ -213,17 +210,28 @@ async function followOrder(orderId, outcome, words) {
 
 // -- products ---------------------------------------------------------------------------
 
+/** A search box for products that leads to ``path`` with the query in the address bar. */
+function productSearch(path, label, buttonLabel, q) {
+  const search = h("form", { role: "search", class: "row" }, field(label, h("input", { name: "q", type: "search", value: q })), h("div", { class: "field" }, h("span", { "aria-hidden": "true" }, "\u00a0"), h("button", { type: "submit" }, buttonLabel)));
+  search.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = search.elements.namedItem("q").value.trim();
+    location.hash = route(path, new URLSearchParams(value ? { q: value } : {}));
+  });
+  return search;
+}
+
+/** Products matching ``q``, or the newest when there is no query. */
+function findProducts(q) {
+  return api.get("/products", { q, limit: 100, sort: q ? null : "newest" });
+}
+
 async function productsPage([id], params) {
   if (id === "new") return productForm(null);
   if (id) return productForm(await api.get(`/products/${encodeURIComponent(id)}`));
   const q = params.get("q") || "";
-  const search = h("form", { role: "search", class: "row" }, field("Search", h("input", { name: "q", type: "search", value: q })), h("div", { class: "field" }, h("span", { "aria-hidden": "true" }, "\u00a0"), h("button", { type: "submit" }, "Search products")));
-  search.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const value = search.elements.namedItem("q").value.trim();
-    location.hash = route("products", new URLSearchParams(value ? { q: value } : {}));
-  });
-  const page = await api.get("/products", { q, limit: 100, sort: q ? null : "newest" });
+  const search = productSearch("products", "Search", "Search products", q);
+  const page = await findProducts(q);
   replace(
     main,
     h("h1", {}, "Products"),
@@ -392,6 +400,227 @@ function rolesForm(user) {
     h("button", { type: "button", "aria-label": `Make ${user.email} an admin`, onclick: grant(["customer", "admin"], "Now an admin.") }, "Make admin"),
     h("button", { type: "button", "aria-label": `Make ${user.email} a customer only`, onclick: grant(["customer"], "Now a customer only.") }, "Customer only"),
     outcome,
+  );
+}
+
+// -- reviews --------------------------------------------------------------------------------
+
+async function reviewsPage([productId], params) {
+  if (productId) return productReviewsPage(productId);
+  const q = params.get("q") || "";
+  const search = productSearch("reviews", "Product", "Find product", q);
+  const page = await findProducts(q);
+  replace(
+    main,
+    h("h1", {}, "Reviews"),
+    h("p", {}, "Reviews are moderated by product: find it, then hide what breaks the shop's rules."),
+    search,
+    h(
+      "table",
+      { class: "lines" },
+      h("thead", {}, h("tr", {}, ["Product", "SKU", "Rating"].map((t) => h("th", { scope: "col" }, t)))),
+      h(
+        "tbody",
+        {},
+        page.items.map((p) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, h("a", { href: route("reviews", p.id), "aria-label": `Reviews of ${p.name}` }, p.name)),
+            h("td", {}, p.sku),
+            h("td", {}, p.rating?.count ? `${p.rating.average.toFixed(1)} (${p.rating.count})` : "none"),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+async function productReviewsPage(productId) {
+  const product = await api.get(`/products/${encodeURIComponent(productId)}`);
+  const rows = h("tbody");
+  const more = h("div", { class: "more" });
+  const outcome = h("div", { "aria-live": "polite" });
+  replace(
+    main,
+    h("h1", {}, `Reviews of ${product.name}`),
+    outcome,
+    h("table", { class: "lines" }, h("thead", {}, h("tr", {}, ["Rating", "Title", "Review", "Written", ""].map((t) => h("th", { scope: "col" }, t)))), rows),
+    more,
+    h("p", {}, h("a", { href: route("reviews") }, "All products")),
+  );
+  async function load(cursor) {
+    replace(more);
+    const page = await api.get("/reviews", { product_id: product.id, limit: 50, cursor });
+    if (!cursor && page.items.length === 0) rows.append(h("tr", {}, h("td", { colspan: 5 }, "No visible reviews.")));
+    for (const review of page.items) rows.append(reviewRow(review, outcome));
+    if (page.next_cursor) replace(more, h("button", { type: "button", onclick: () => load(page.next_cursor) }, "More reviews"));
+  }
+  await load(null);
+}
+
+function reviewRow(review, outcome) {
+  const hide = h("button", { type: "button", class: "danger", "aria-label": `Hide review “${review.title}”` }, "Hide");
+  const row = h(
+    "tr",
+    {},
+    h("td", {}, stars(review.rating)),
+    h("td", {}, review.title),
+    h("td", { class: "review-body" }, review.body),
+    h("td", {}, when(review.created_at)),
+    h("td", {}, hide),
+  );
+  hide.addEventListener("click", async () => {
+    hide.disabled = true;
+    try {
+      await api.post(`/reviews/${review.id}/hide`);
+      row.remove();
+      replace(outcome, notice("success", `Review “${review.title}” hidden: it no longer shows nor counts in the rating.`));
+    } catch (error) {
+      hide.disabled = false;
+      replace(outcome, notice("error", describe(error)));
+    }
+  });
+  return row;
+}
+
+// -- logs and audit -------------------------------------------------------------------------
+
+const LEVELS = ["debug", "info", "warning", "error", "critical"];
+
+/** A filter form whose values land in the address bar of ``path`` (a reload keeps them). */
+function filterForm(path, params, fields, buttonLabel) {
+  const form = h(
+    "form",
+    { class: "row", role: "search" },
+    fields.map(([label, control]) => {
+      control.value = params.get(control.name) || control.value || "";
+      return field(label, control);
+    }),
+    h("div", { class: "field" }, h("span", { "aria-hidden": "true" }, "\u00a0"), h("button", { type: "submit" }, buttonLabel)),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const asked = new URLSearchParams([...new FormData(form)].filter(([, value]) => String(value).trim()));
+    location.hash = route(path, asked);
+  });
+  return form;
+}
+
+/** A table filled page by page from ``load(cursor)``, with "More" while there is more. */
+async function pagedTable(body, headings, load, row) {
+  const rows = h("tbody");
+  const more = h("div", { class: "more" });
+  replace(body, h("table", { class: "lines" }, h("thead", {}, h("tr", {}, headings.map((t) => h("th", { scope: "col" }, t)))), rows), more);
+  async function next(cursor) {
+    replace(more);
+    try {
+      const page = await load(cursor);
+      if (!cursor && page.items.length === 0) rows.append(h("tr", {}, h("td", { colspan: headings.length }, "Nothing matches.")));
+      for (const item of page.items) rows.append(row(item));
+      if (page.next_cursor) replace(more, h("button", { type: "button", onclick: () => next(page.next_cursor) }, "More"));
+    } catch (error) {
+      replace(more, notice("error", describe(error)));
+    }
+  }
+  await next(null);
+}
+
+async function logsPage(_, params) {
+  const level = h("select", { name: "level" }, h("option", { value: "" }, "Any"), LEVELS.map((name) => h("option", { value: name, selected: params.get("level") === name }, name)));
+  const form = filterForm("logs", params, [
+    ["Text", h("input", { name: "q", type: "search" })],
+    ["Service", h("input", { name: "service", size: 10 })],
+    ["Level and worse", level],
+    ["Request ID", h("input", { name: "request_id" })],
+  ], "Search logs");
+  const body = h("div");
+  replace(main, h("h1", {}, "Logs"), form, body);
+  const query = Object.fromEntries(["q", "service", "level", "request_id"].map((name) => [name, params.get(name)]));
+  await pagedTable(body, ["At", "Service", "Level", "Message", "Request"], (cursor) => api.get("/logs", { ...query, limit: 50, cursor }), (entry) =>
+    h("tr", {}, h("td", {}, when(entry.at)), h("td", {}, entry.service), h("td", { class: `level ${entry.level}` }, entry.level), h("td", { class: "message" }, entry.message), h("td", {}, entry.request_id || "")),
+  );
+}
+
+async function auditPage(_, params) {
+  const form = filterForm("audit", params, [
+    ["Action", h("input", { name: "action" })],
+    ["Actor", h("input", { name: "actor" })],
+  ], "Search audit");
+  const verdict = h("div", { "aria-live": "polite" });
+  const verify = h("button", { type: "button" }, "Verify");
+  verify.addEventListener("click", async () => {
+    verify.disabled = true;
+    try {
+      const checked = await api.get("/audit/verify");
+      const broken = checked.first_broken;
+      replace(
+        verdict,
+        checked.valid
+          ? notice("success", `Valid: the chain of ${checked.checked} records is unbroken.`)
+          : notice("error", `Not valid: ${checked.checked} records checked; record ${broken?.seq} is broken (${broken?.reason}).`),
+      );
+    } catch (error) {
+      replace(verdict, notice("error", describe(error)));
+    } finally {
+      verify.disabled = false;
+    }
+  });
+  const body = h("div");
+  replace(main, h("h1", {}, "Audit trail"), h("p", {}, verify), verdict, form, body);
+  const query = { action: params.get("action"), actor: params.get("actor") };
+  await pagedTable(body, ["#", "At", "Action", "Actor", "Subject"], (cursor) => api.get("/audit", { ...query, limit: 50, cursor }), (record) =>
+    h("tr", {}, h("td", {}, String(record.seq)), h("td", {}, when(record.at)), h("td", {}, record.action), h("td", {}, record.actor || ""), h("td", {}, record.subject)),
+  );
+}
+
+// -- status ---------------------------------------------------------------------------------
+
+// health probes every few seconds; the page follows it while it is open.
+const STATUS_EVERY_MS = 5000;
+const STATE_WORDS = { ok: "OK", degraded: "Degraded", down: "Down" };
+
+async function statusPage() {
+  const body = h("div", { "aria-live": "polite" });
+  replace(main, h("h1", {}, "Status"), body);
+  while (body.isConnected) {
+    try {
+      drawStatus(body, await api.get("/status"));
+    } catch (error) {
+      replace(body, notice("error", describe(error)));
+    }
+    await new Promise((resolve) => setTimeout(resolve, STATUS_EVERY_MS));
+  }
+}
+
+function drawStatus(body, status) {
+  const targets = (caption, items) =>
+    h(
+      "table",
+      { class: "lines" },
+      h("caption", {}, caption),
+      h("thead", {}, h("tr", {}, ["Name", "State", "Latency", "Checked", "Since"].map((t) => h("th", { scope: "col" }, t)))),
+      h(
+        "tbody",
+        {},
+        items.map((target) =>
+          h(
+            "tr",
+            {},
+            h("th", { scope: "row" }, target.name),
+            h("td", { class: `state ${target.status}` }, STATE_WORDS[target.status] || target.status),
+            h("td", {}, target.latency_ms === null || target.latency_ms === undefined ? "—" : `${Math.round(target.latency_ms)} ms`),
+            h("td", {}, when(target.checked_at)),
+            h("td", {}, when(target.since)),
+          ),
+        ),
+      ),
+    );
+  replace(
+    body,
+    h("p", { class: `total state ${status.status}` }, "Overall: ", h("strong", {}, STATE_WORDS[status.status] || status.status)),
+    targets("Services", status.services || []),
+    targets("Engines", status.engines || []),
   );
 }
 

@@ -54,7 +54,10 @@ async function send(method, path, { body, query, headers = {} }) {
   });
 }
 
-/** One API call; resolves to the parsed body (null for 204), rejects with ApiError. */
+/**
+ * One API call; resolves to the parsed body (null for 204; a Blob with ``raw``), rejects
+ * with ApiError.
+ */
 export async function call(method, path, options = {}) {
   busy(+1);
   try {
@@ -67,9 +70,11 @@ export async function call(method, path, options = {}) {
     }
     if (reply.status === 204) return null;
     const type = reply.headers.get("Content-Type") || "";
+    if (reply.ok && options.raw) return reply.blob();
     const parsed = type.includes("json") ? await reply.json() : { detail: await reply.text() };
     if (!reply.ok) throw new ApiError(reply.status, parsed);
-    return { ...parsed, _status: reply.status };
+    // A report that is a list (analytics) stays a list.
+    return Array.isArray(parsed) ? parsed : { ...parsed, _status: reply.status };
   } finally {
     busy(-1);
   }
@@ -80,6 +85,8 @@ export const post = (path, body, headers) => call("POST", path, { body, headers 
 export const put = (path, body) => call("PUT", path, { body });
 export const patch = (path, body) => call("PATCH", path, { body });
 export const del = (path) => call("DELETE", path);
+/** A file the API answers (a CSV report, say) as a Blob, fetched with the access token. */
+export const file = (path, query) => call("GET", path, { query, raw: true });
 
 /** A random Idempotency-Key (one per checkout attempt, kept for its retries). */
 export function newIdempotencyKey() {

@@ -47,6 +47,12 @@ export function minorUnits(text, currency = "EUR") {
   return Math.round(Number(text) * 10 ** digits);
 }
 
+/** A rating of 1 to 5 as stars, read out as "Rated 4 out of 5". */
+export function stars(rating) {
+  const label = `Rated ${rating} out of 5`;
+  return h("span", { class: "stars", role: "img", "aria-label": label, title: label }, "★".repeat(rating) + "☆".repeat(5 - rating));
+}
+
 /** A date and time in the reader's locale. */
 export function when(iso) {
   return iso ? new Date(iso).toLocaleString() : "";

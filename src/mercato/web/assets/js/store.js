@@ -4,8 +4,9 @@
 import * as api from "./api.js";
 import { ApiError } from "./api.js";
 import { currentRoute, field, h, money, minorUnits, replace, route, when } from "./dom.js";
+import { showReviews } from "./reviews.js";
 import * as session from "./session.js";
-import { describe, focusHeading, notice, onSubmit, problemSlot, showProgressIn, signInForm, signInOrExplain } from "./ui.js";
+import { describe, focusHeading, notice, onPress, onSubmit, problemSlot, showProgressIn, signInForm, signInOrExplain } from "./ui.js";
 
 const main = document.getElementById("main");
 const PAGE_SIZE = 12;
@@ -199,7 +200,7 @@ function stockWords(available) {
   return "In stock";
 }
 
-async function productPage([id]) {
+async function productPage([id], params) {
   const product = await api.get(`/products/${encodeURIComponent(id)}`);
   const stock = await api.get(`/inventory/${encodeURIComponent(product.sku)}`).catch(() => null);
   const available = stock ? stock.available : 0;
@@ -216,6 +217,7 @@ async function productPage([id]) {
     await addToCart(product, Number(data.get("quantity")));
     replace(outcome, notice("success", `${product.name} is in your cart. `, h("a", { href: route("cart") }, "View cart")));
   }, { quantity: "quantity" });
+  const ratingLine = h("p", { class: "rating-line", "aria-live": "polite" }, rating(product));
   replace(
     main,
     h(
@@ -228,14 +230,14 @@ async function productPage([id]) {
         h("h1", {}, product.name),
         h("p", { class: "price" }, money(product.price)),
         h("p", { class: `stock ${available <= 0 ? "out" : ""}` }, stockWords(available)),
-        rating(product),
+        ratingLine,
         h("p", { class: "description" }, product.description),
         form,
         outcome,
-        // The reviews list and "Write a review" come here with the review service.
       ),
     ),
   );
+  await showReviews(main, product, (fresh) => replace(ratingLine, rating(fresh)), params);
 }
 
 // -- cart ----------------------------------------------------------------------------------
@@ -450,6 +452,11 @@ function orderOutcome(order) {
   return notice("info", `Order ${STATUS_WORDS[order.status] || order.status}.`);
 }
 
+/** From a confirmed order to the product's review form. */
+function reviewLink(item) {
+  return [" ", h("a", { href: route("product", item.product_id, new URLSearchParams({ write: "1" })), "aria-label": `Review ${item.name}` }, "Write a review")];
+}
+
 async function orderPage([id]) {
   let order = await api.get(`/orders/${encodeURIComponent(id)}`);
   const body = h("div");
@@ -458,7 +465,7 @@ async function orderPage([id]) {
       body,
       orderOutcome(order),
       h("p", {}, "Status: ", h("strong", { class: "status" }, STATUS_WORDS[order.status] || order.status)),
-      h("ul", {}, order.items.map((item) => h("li", {}, `${item.quantity} × ${item.name} — ${money(item.line_total)}`))),
+      h("ul", {}, order.items.map((item) => h("li", {}, `${item.quantity} × ${item.name} — ${money(item.line_total)}`, order.status === "confirmed" ? reviewLink(item) : null))),
       h("p", { class: "total" }, "Total: ", h("strong", {}, money(order.total))),
       order.status === "failed" ? h("p", {}, h("a", { href: route("checkout") }, "Try another card")) : null,
       h("p", {}, h("a", { href: route("account") }, "Your orders")),
@@ -514,8 +521,9 @@ async function accountPage() {
   }
   const orders = h("section", { "aria-labelledby": "orders-heading" }, h("h2", { id: "orders-heading" }, "Your orders"));
   const profile = h("section", { "aria-labelledby": "profile-heading" }, h("h2", { id: "profile-heading" }, "Profile"));
-  replace(main, h("h1", {}, "Your account"), h("div", { class: "account" }, orders, profile));
-  await Promise.all([drawOrders(orders), drawProfile(profile)]);
+  const notifications = h("section", { "aria-labelledby": "notifications-heading" }, h("h2", { id: "notifications-heading" }, "Notifications"));
+  replace(main, h("h1", {}, "Your account"), h("div", { class: "account" }, h("div", {}, orders, notifications), profile));
+  await Promise.all([drawOrders(orders), drawNotifications(notifications), drawProfile(profile)]);
 }
 
 async function drawOrders(section) {
@@ -537,15 +545,9 @@ function orderRow(order, section) {
     order.status === "confirmed"
       ? h("button", { type: "button", "aria-label": `Cancel order ${order.id.slice(0, 8)}` }, "Cancel order")
       : null;
-  cancel?.addEventListener("click", async () => {
-    cancel.disabled = true;
-    try {
-      await api.post(`/orders/${order.id}/cancel`);
-      await drawOrders(section);
-    } catch (error) {
-      cancel.disabled = false;
-      replace(problem, notice("error", describe(error)));
-    }
+  onPress(cancel, problem, async () => {
+    await api.post(`/orders/${order.id}/cancel`);
+    await drawOrders(section);
   });
   return h(
     "tr",
@@ -556,6 +558,63 @@ function orderRow(order, section) {
     h("td", {}, money(order.total)),
     h("td", {}, cancel, problem),
   );
+}
+
+async function drawNotifications(section) {
+  const heading = h("h2", { id: "notifications-heading" }, "Notifications");
+  let page, preferences;
+  try {
+    [page, preferences] = await Promise.all([api.get("/notifications", { limit: 20 }), api.get("/notifications/preferences")]);
+  } catch (error) {
+    replace(section, heading, notice("error", describe(error)));
+    return;
+  }
+  const list = page.items.length
+    ? h("ul", { class: "notifications", "aria-label": "Notifications" }, page.items.map((item) => notificationItem(item, section)))
+    : h("p", {}, "No notifications yet.");
+  replace(section, heading, list, preferencesForm(preferences));
+}
+
+function notificationItem(item, section) {
+  const problem = h("span", { "aria-live": "polite" });
+  const read = item.read_at ? null : h("button", { type: "button", class: "link", "aria-label": `Mark “${item.title}” read` }, "Mark read");
+  onPress(read, problem, async () => {
+    await api.post(`/notifications/${item.id}/read`);
+    await drawNotifications(section);
+  });
+  return h(
+    "li",
+    { class: `notification ${item.read_at ? "read" : "unread"}` },
+    h("p", {}, h("strong", {}, item.title), item.read_at ? "" : " (new)"),
+    h("p", {}, item.body),
+    h("p", { class: "hint" }, when(item.created_at), " ", read, problem),
+  );
+}
+
+// notification's categories, in the customer's words.
+const PREFERENCES = [
+  ["orders", "Order updates"],
+  ["account", "Account notices"],
+  ["marketing", "Offers and news"],
+];
+
+function preferencesForm(preferences) {
+  const saved = h("div", { "aria-live": "polite" });
+  const form = h(
+    "form",
+    { class: "narrow" },
+    h("h3", {}, "Email me about"),
+    h("p", { class: "hint" }, "Notifications on this page are kept either way."),
+    PREFERENCES.map(([name, label]) => h("div", { class: "check" }, h("input", { type: "checkbox", id: `pref-${name}`, name, checked: preferences[name] }), h("label", { for: `pref-${name}` }, label))),
+    problemSlot(),
+    h("button", { type: "submit" }, "Save preferences"),
+    saved,
+  );
+  onSubmit(form, "Saving…", async (data) => {
+    await api.put("/notifications/preferences", Object.fromEntries(PREFERENCES.map(([name]) => [name, data.has(name)])));
+    replace(saved, notice("success", "Preferences saved."));
+  });
+  return form;
 }
 
 async function drawProfile(section) {

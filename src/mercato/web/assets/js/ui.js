@@ -97,6 +97,21 @@ export function onSubmit(form, busyLabel, action, fieldNames = {}) {
   return form;
 }
 
+/** Runs ``action`` on a click of ``button`` (disabled meanwhile); a failure shows in ``problem``. */
+export function onPress(button, problem, action) {
+  button?.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await action();
+    } catch (error) {
+      replace(problem, notice("error", describe(error)));
+    } finally {
+      if (button.isConnected) button.disabled = false;
+    }
+  });
+  return button;
+}
+
 /** The slot on top of a form where its problems appear. */
 export function problemSlot() {
   return h("div", { class: "form-problem", tabindex: "-1" });
