@@ -26,7 +26,7 @@ BOTH = Period(DAY_ONE, DAY_TWO)
 async def database(databases) -> AsyncIterator[Database]:
     url = await databases.empty()
     await asyncio.to_thread(migrations.upgrade, "mercato.services.analytics:migrations", url)
-    database = Database(url, source="analytics", event_models=EVENTS)
+    database = Database(url, source="analytics")
     try:
         yield database
     finally:
