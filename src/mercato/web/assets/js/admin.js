@@ -8,8 +8,9 @@ import { ApiError } from "./api.js";
 import { drawChart } from "./charts.js";
 import { currentRoute, field, h, minorUnits, money, replace, route, stars, when } from "./dom.js";
 import * as session from "./session.js";
-import { describe, focusHeading, notice, onSubmit, problemSlot, showProgressIn, signInForm } from "./ui.js";
+import { describe, notice, onSubmit, problemSlot, showPage, showProgressIn, signInForm } from "./ui.js";
 
+// Where the pages go: each navigation draws into a view of its own inside it (showPage).
 const main = document.getElementById("main");
 
 const SECTIONS = [
@@ -18,7 +19,7 @@ const SECTIONS = [
   { path: "stock", label: "Stock", page: stockPage },
   { path: "users", label: "Users", page: usersPage },
   { path: "reviews", label: "Reviews", page: reviewsPage },
-  { path: "analytics", label: "Analytics", page: (_, params) => analyticsPage(main, params) },
+  { path: "analytics", label: "Analytics", page: (view, _, params) => analyticsPage(view, params) },
   { path: "logs", label: "Logs", page: logsPage },
   { path: "audit", label: "Audit", page: auditPage },
   { path: "status", label: "Status", page: statusPage },
@@ -56,23 +57,15 @@ async function signOut() {
   render();
 }
 
-async function render() {
+function render() {
   const { parts, params } = currentRoute();
   header();
-  if (!isAdmin()) {
-    signInPage();
-  } else {
-    const section = SECTIONS.find((s) => s.path === parts[0] && s.page) || SECTIONS[0];
-    try {
-      await section.page(parts.slice(1), params);
-    } catch (error) {
-      replace(main, h("h1", {}, "Something went wrong"), notice("error", describe(error)));
-    }
-  }
-  focusHeading(main);
+  if (!isAdmin()) return showPage(main, signInPage);
+  const section = SECTIONS.find((s) => s.path === parts[0] && s.page) || SECTIONS[0];
+  return showPage(main, (view) => section.page(view, parts.slice(1), params));
 }
 
-function signInPage() {
+function signInPage(view) {
   const form = signInForm(async () => {
     if (!isAdmin()) {
       // Signed in, but not staff: no session is kept for an account that cannot use this.
@@ -82,7 +75,7 @@ function signInPage() {
     if (currentRoute().parts[0] === "signin") location.hash = route("orders");
     else await render();
   });
-  replace(main, h("h1", {}, "Staff sign-in"), form, h("p", {}, h("a", { href: "/" }, "Back to the shop")));
+  replace(view, h("h1", {}, "Staff sign-in"), form, h("p", {}, h("a", { href: "/" }, "Back to the shop")));
 }
 
 // -- orders -----------------------------------------------------------------------------
@@ -92,8 +85,8 @@ async function customersById() {
   return new Map(page.items.map((user) => [user.id, user.email]));
 }
 
-async function ordersPage([id], params) {
-  if (id) return orderPage(id);
+async function ordersPage(view, [id], params) {
+  if (id) return orderPage(view, id);
   const find = h(
     "form",
     { class: "row", role: "search" },
@@ -107,7 +100,7 @@ async function ordersPage([id], params) {
   const [page, customers] = await Promise.all([api.get("/orders", { limit: 100 }), customersById()]);
   const chart = h("canvas", { role: "img", "aria-label": "Latest orders by status" });
   replace(
-    main,
+    view,
     h("h1", {}, "Orders"),
     find,
     h(
@@ -144,12 +137,12 @@ function drawStatusChart(canvas, orders) {
   drawChart(canvas, "bar", STATUS_ORDER, [{ label: "Orders", data: counts, backgroundColor: STATUS_COLOURS }]);
 }
 
-async function orderPage(id) {
+async function orderPage(view, id) {
   let order;
   try {
     order = await api.get(`/orders/${encodeURIComponent(id)}`);
   } catch (error) {
-    replace(main, h("h1", {}, "Order"), notice("error", error.status === 404 || error.status === 422 ? `No order ${id}.` : describe(error)), h("p", {}, h("a", { href: route("orders") }, "All orders")));
+    replace(view, h("h1", {}, "Order"), notice("error", error.status === 404 || error.status === 422 ? `No order ${id}.` : describe(error)), h("p", {}, h("a", { href: route("orders") }, "All orders")));
     return;
   }
   const outcome = h("div", { "aria-live": "polite" });
@@ -157,11 +150,11 @@ async function orderPage(id) {
   if (order.status === "confirmed") {
     const refund = h("button", { type: "button", class: "danger" }, "Refund");
     const cancel = h("button", { type: "button" }, "Cancel order");
-    refund.addEventListener("click", () => act(refund, outcome, async () => {
+    refund.addEventListener("click", () => act(view, refund, outcome, async () => {
       await api.post(`/payments/charges/${order.charge_id}/refunds`, {});
       return "Refund issued; the order shows refunded once payment reports it.";
     }, id));
-    cancel.addEventListener("click", () => act(cancel, outcome, async () => {
+    cancel.addEventListener("click", () => act(view, cancel, outcome, async () => {
       await api.post(`/orders/${order.id}/cancel`);
       return "Order cancelled: stock returned and payment refunded.";
     }, id));
@@ -169,7 +162,7 @@ async function orderPage(id) {
   }
   const customer = await api.get(`/users/${order.user_id}`).catch(() => null);
   replace(
-    main,
+    view,
     h("h1", {}, `Order ${order.id}`),
     h("p", {}, "Status: ", h("strong", { class: "status" }, order.status)),
     order.failure ? h("p", {}, `Failure: ${order.failure.reason}`, order.failure.detail?.decline_code ? ` (${order.failure.detail.decline_code})` : "") : null,
@@ -183,25 +176,25 @@ async function orderPage(id) {
   );
 }
 
-async function act(button, outcome, action, orderId) {
+async function act(view, button, outcome, action, orderId) {
   button.disabled = true;
   try {
     const words = await action();
     replace(outcome, notice("success", words));
-    await followOrder(orderId, outcome, words);
+    await followOrder(view, orderId, words);
   } catch (error) {
     button.disabled = false;
     replace(outcome, notice("error", describe(error)));
   }
 }
 
-/** Redraws the order once its status has moved on (a refund arrives as an event). */
-async function followOrder(orderId, outcome, words) {
+/** Redraws the order in ``view`` once its status has moved on (a refund arrives as an event). */
+async function followOrder(view, orderId, words) {
   for (let tries = 0; tries < 20; tries++) {
     const order = await api.get(`/orders/${encodeURIComponent(orderId)}`);
     if (order.status !== "confirmed") {
-      await orderPage(orderId);
-      main.querySelector("[aria-live]")?.append(notice("success", words));
+      await orderPage(view, orderId);
+      view.querySelector("[aria-live]")?.append(notice("success", words));
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -226,14 +219,14 @@ function findProducts(q) {
   return api.get("/products", { q, limit: 100, sort: q ? null : "newest" });
 }
 
-async function productsPage([id], params) {
-  if (id === "new") return productForm(null);
-  if (id) return productForm(await api.get(`/products/${encodeURIComponent(id)}`));
+async function productsPage(view, [id], params) {
+  if (id === "new") return productForm(view, null);
+  if (id) return productForm(view, await api.get(`/products/${encodeURIComponent(id)}`));
   const q = params.get("q") || "";
   const search = productSearch("products", "Search", "Search products", q);
   const page = await findProducts(q);
   replace(
-    main,
+    view,
     h("h1", {}, "Products"),
     h("p", {}, h("a", { class: "button", href: route("products", "new") }, "New product")),
     search,
@@ -246,7 +239,7 @@ async function productsPage([id], params) {
   );
 }
 
-async function productForm(product) {
+async function productForm(view, product) {
   const categories = await api.get("/categories").catch(() => ({ items: [] }));
   const currency = product?.price.currency || "EUR";
   const units = product ? String(product.price.amount / 100) : "";
@@ -293,15 +286,15 @@ async function productForm(product) {
     }
   });
   replace(
-    main,
+    view,
     h("h1", {}, product ? `Edit ${product.name}` : "New product"),
     form,
     outcome,
-    product ? [picturesForm(product), h("p", {}, h("a", { href: route("stock", new URLSearchParams({ sku: product.sku })) }, "Stock of this product")), deactivate] : null,
+    product ? [picturesForm(view, product), h("p", {}, h("a", { href: route("stock", new URLSearchParams({ sku: product.sku })) }, "Stock of this product")), deactivate] : null,
   );
 }
 
-function picturesForm(product) {
+function picturesForm(view, product) {
   const file = h("input", { name: "picture", type: "file", accept: "image/png,image/jpeg,image/webp", required: true });
   const form = h(
     "form",
@@ -316,14 +309,14 @@ function picturesForm(product) {
     const picture = file.files[0];
     const grant = await api.post(`/products/${product.id}/images`, { content_type: picture.type || "application/octet-stream", size: picture.size });
     await api.upload(grant, picture);
-    await productForm(await api.get(`/products/${product.id}`));
+    await productForm(view, await api.get(`/products/${product.id}`));
   }, { content_type: "picture", size: "picture" });
   return form;
 }
 
 // -- stock --------------------------------------------------------------------------------
 
-async function stockPage(_, params) {
+async function stockPage(view, _, params) {
   const sku = params.get("sku") || "";
   const look = h("form", { role: "search", class: "row" }, field("SKU", h("input", { name: "sku", required: true, value: sku })), h("div", { class: "field" }, h("span", { "aria-hidden": "true" }, "\u00a0"), h("button", { type: "submit" }, "Look up stock")));
   look.addEventListener("submit", (event) => {
@@ -331,7 +324,7 @@ async function stockPage(_, params) {
     location.hash = route("stock", new URLSearchParams({ sku: look.elements.namedItem("sku").value.trim() }));
   });
   const body = h("div");
-  replace(main, h("h1", {}, "Stock"), params.get("created") ? notice("success", `Product ${sku} created; set its stock.`) : null, look, body);
+  replace(view, h("h1", {}, "Stock"), params.get("created") ? notice("success", `Product ${sku} created; set its stock.`) : null, look, body);
   if (sku) await drawStock(body, sku);
 }
 
@@ -366,10 +359,10 @@ async function drawStock(body, sku) {
 
 // -- users ----------------------------------------------------------------------------------
 
-async function usersPage() {
+async function usersPage(view) {
   const page = await api.get("/users", { limit: 100 });
   replace(
-    main,
+    view,
     h("h1", {}, "Users"),
     h(
       "table",
@@ -405,13 +398,13 @@ function rolesForm(user) {
 
 // -- reviews --------------------------------------------------------------------------------
 
-async function reviewsPage([productId], params) {
-  if (productId) return productReviewsPage(productId);
+async function reviewsPage(view, [productId], params) {
+  if (productId) return productReviewsPage(view, productId);
   const q = params.get("q") || "";
   const search = productSearch("reviews", "Product", "Find product", q);
   const page = await findProducts(q);
   replace(
-    main,
+    view,
     h("h1", {}, "Reviews"),
     h("p", {}, "Reviews are moderated by product: find it, then hide what breaks the shop's rules."),
     search,
@@ -436,13 +429,13 @@ async function reviewsPage([productId], params) {
   );
 }
 
-async function productReviewsPage(productId) {
+async function productReviewsPage(view, productId) {
   const product = await api.get(`/products/${encodeURIComponent(productId)}`);
   const rows = h("tbody");
   const more = h("div", { class: "more" });
   const outcome = h("div", { "aria-live": "polite" });
   replace(
-    main,
+    view,
     h("h1", {}, `Reviews of ${product.name}`),
     outcome,
     h("table", { class: "lines" }, h("thead", {}, h("tr", {}, ["Rating", "Title", "Review", "Written", ""].map((t) => h("th", { scope: "col" }, t)))), rows),
@@ -526,7 +519,7 @@ async function pagedTable(body, headings, load, row) {
   await next(null);
 }
 
-async function logsPage(_, params) {
+async function logsPage(view, _, params) {
   const level = h("select", { name: "level" }, h("option", { value: "" }, "Any"), LEVELS.map((name) => h("option", { value: name, selected: params.get("level") === name }, name)));
   const form = filterForm("logs", params, [
     ["Text", h("input", { name: "q", type: "search" })],
@@ -535,14 +528,14 @@ async function logsPage(_, params) {
     ["Request ID", h("input", { name: "request_id" })],
   ], "Search logs");
   const body = h("div");
-  replace(main, h("h1", {}, "Logs"), form, body);
+  replace(view, h("h1", {}, "Logs"), form, body);
   const query = Object.fromEntries(["q", "service", "level", "request_id"].map((name) => [name, params.get(name)]));
   await pagedTable(body, ["At", "Service", "Level", "Message", "Request"], (cursor) => api.get("/logs", { ...query, limit: 50, cursor }), (entry) =>
     h("tr", {}, h("td", {}, when(entry.at)), h("td", {}, entry.service), h("td", { class: `level ${entry.level}` }, entry.level), h("td", { class: "message" }, entry.message), h("td", {}, entry.request_id || "")),
   );
 }
 
-async function auditPage(_, params) {
+async function auditPage(view, _, params) {
   const form = filterForm("audit", params, [
     ["Action", h("input", { name: "action" })],
     ["Actor", h("input", { name: "actor" })],
@@ -567,7 +560,7 @@ async function auditPage(_, params) {
     }
   });
   const body = h("div");
-  replace(main, h("h1", {}, "Audit trail"), h("p", {}, verify), verdict, form, body);
+  replace(view, h("h1", {}, "Audit trail"), h("p", {}, verify), verdict, form, body);
   const query = { action: params.get("action"), actor: params.get("actor") };
   await pagedTable(body, ["#", "At", "Action", "Actor", "Subject"], (cursor) => api.get("/audit", { ...query, limit: 50, cursor }), (record) =>
     h("tr", {}, h("td", {}, String(record.seq)), h("td", {}, when(record.at)), h("td", {}, record.action), h("td", {}, record.actor || ""), h("td", {}, record.subject)),
@@ -580,9 +573,9 @@ async function auditPage(_, params) {
 const STATUS_EVERY_MS = 5000;
 const STATE_WORDS = { ok: "OK", degraded: "Degraded", down: "Down" };
 
-async function statusPage() {
+async function statusPage(view) {
   const body = h("div", { "aria-live": "polite" });
-  replace(main, h("h1", {}, "Status"), body);
+  replace(view, h("h1", {}, "Status"), body);
   while (body.isConnected) {
     try {
       drawStatus(body, await api.get("/status"));

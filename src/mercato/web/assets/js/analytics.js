@@ -26,8 +26,8 @@ const ACCENT = "#0b57d0";
 const isoDay = (time) => new Date(time).toISOString().slice(0, 10);
 const units = (value) => value.amount / 100;
 
-/** The analytics page for the period in ``params`` (from, to), drawn into ``main``. */
-export async function analyticsPage(main, params) {
+/** The analytics page for the period in ``params`` (from, to), drawn into ``view``. */
+export async function analyticsPage(view, params) {
   const period = {
     from: params.get("from") || isoDay(Date.now() - (DEFAULT_DAYS - 1) * DAY_MS),
     to: params.get("to") || isoDay(Date.now()),
@@ -48,7 +48,7 @@ export async function analyticsPage(main, params) {
     history.replaceState(null, "", `${location.pathname}${route("analytics", new URLSearchParams(asked))}`);
     draw(form, body, asked);
   });
-  replace(main, h("h1", {}, "Analytics"), form, body);
+  replace(view, h("h1", {}, "Analytics"), form, body);
   await draw(form, body, period);
 }
 

@@ -6,8 +6,9 @@ import { ApiError } from "./api.js";
 import { currentRoute, field, h, money, minorUnits, replace, route, when } from "./dom.js";
 import { showReviews } from "./reviews.js";
 import * as session from "./session.js";
-import { describe, focusHeading, notice, onPress, onSubmit, problemSlot, showProgressIn, signInForm, signInOrExplain } from "./ui.js";
+import { describe, notice, onPress, onSubmit, problemSlot, showPage, showProgressIn, signInForm, signInOrExplain } from "./ui.js";
 
+// Where the pages go: each navigation draws into a view of its own inside it (showPage).
 const main = document.getElementById("main");
 const PAGE_SIZE = 12;
 const FEW_LEFT = 5;
@@ -64,16 +65,11 @@ async function signOut() {
   location.hash = route();
 }
 
-async function render() {
+function render() {
   const { parts, params } = currentRoute();
   const page = routes[parts[0] || ""] || notFoundPage;
   if (parts[0] !== undefined && parts[0] !== "") showSearched("");
-  try {
-    await page(parts.slice(1), params);
-  } catch (error) {
-    replace(main, h("h1", {}, "Something went wrong"), notice("error", describe(error)));
-  }
-  focusHeading(main);
+  return showPage(main, (view) => page(view, parts.slice(1), params));
 }
 
 /** Shows what the page searched for, unless the customer is typing a new search. */
@@ -82,13 +78,13 @@ function showSearched(q) {
   if (document.activeElement !== search) search.value = q;
 }
 
-function notFoundPage() {
-  replace(main, h("h1", {}, "Page not found"), h("p", {}, h("a", { href: route() }, "Back to the shop")));
+function notFoundPage(view) {
+  replace(view, h("h1", {}, "Page not found"), h("p", {}, h("a", { href: route() }, "Back to the shop")));
 }
 
 // -- catalog ----------------------------------------------------------------------------
 
-async function catalogPage(_, params) {
+async function catalogPage(view, _, params) {
   const q = params.get("q") || "";
   showSearched(q);
   const categories = await api.get("/categories").catch(() => ({ items: [] }));
@@ -96,7 +92,7 @@ async function catalogPage(_, params) {
   const more = h("div", { class: "more" });
   const filters = filterForm(params, categories.items || []);
   replace(
-    main,
+    view,
     h("h1", {}, q ? `Results for “${q}”` : "All products"),
     h("div", { class: "catalog" }, filters, h("section", { "aria-label": "Results" }, list, more)),
   );
@@ -200,7 +196,7 @@ function stockWords(available) {
   return "In stock";
 }
 
-async function productPage([id], params) {
+async function productPage(view, [id], params) {
   const product = await api.get(`/products/${encodeURIComponent(id)}`);
   const stock = await api.get(`/inventory/${encodeURIComponent(product.sku)}`).catch(() => null);
   const available = stock ? stock.available : 0;
@@ -219,7 +215,7 @@ async function productPage([id], params) {
   }, { quantity: "quantity" });
   const ratingLine = h("p", { class: "rating-line", "aria-live": "polite" }, rating(product));
   replace(
-    main,
+    view,
     h(
       "article",
       { class: "product" },
@@ -237,7 +233,7 @@ async function productPage([id], params) {
       ),
     ),
   );
-  await showReviews(main, product, (fresh) => replace(ratingLine, rating(fresh)), params);
+  await showReviews(view, product, (fresh) => replace(ratingLine, rating(fresh)), params);
 }
 
 // -- cart ----------------------------------------------------------------------------------
@@ -275,16 +271,16 @@ async function adoptGuestCart() {
   sessionStorage.removeItem(GUEST_CART);
 }
 
-async function cartPage() {
-  if (!session.account()) return guestCartPage();
+async function cartPage(view) {
+  if (!session.account()) return guestCartPage(view);
   const cart = await api.get("/cart");
   const body = h("div");
-  replace(main, h("h1", {}, "Your cart"), body);
+  replace(view, h("h1", {}, "Your cart"), body);
   if (cart.items.length === 0) {
     replace(body, h("p", {}, "Your cart is empty. ", h("a", { href: route() }, "Keep shopping")));
     return;
   }
-  const rows = cart.items.map((line) => cartRow(line));
+  const rows = cart.items.map((line) => cartRow(view, line));
   replace(
     body,
     h("table", { class: "lines" }, h("thead", {}, h("tr", {}, ["Product", "Price", "Quantity", "Total", ""].map((t) => h("th", { scope: "col" }, t)))), h("tbody", {}, rows)),
@@ -293,13 +289,13 @@ async function cartPage() {
   );
 }
 
-function cartRow(line) {
+function cartRow(view, line) {
   const problem = h("div", { "aria-live": "polite" });
   const quantity = h("input", { type: "number", min: 1, max: 99, value: line.quantity, "aria-label": `Quantity of ${line.name}` });
   quantity.addEventListener("change", async () => {
     try {
       await api.put(`/cart/items/${line.product_id}`, { quantity: Number(quantity.value) });
-      await cartPage();
+      await cartPage(view);
     } catch (error) {
       replace(problem, notice("error", describe(error)));
     }
@@ -308,7 +304,7 @@ function cartRow(line) {
   remove.addEventListener("click", async () => {
     try {
       await api.del(`/cart/items/${line.product_id}`);
-      await cartPage();
+      await cartPage(view);
     } catch (error) {
       replace(problem, notice("error", describe(error)));
     }
@@ -324,10 +320,10 @@ function cartRow(line) {
   );
 }
 
-async function guestCartPage() {
+async function guestCartPage(view) {
   const lines = Object.entries(guestCart());
   const body = h("div");
-  replace(main, h("h1", {}, "Your cart"), body);
+  replace(view, h("h1", {}, "Your cart"), body);
   if (lines.length === 0) {
     replace(body, h("p", {}, "Your cart is empty. ", h("a", { href: route() }, "Keep shopping")));
     return;
@@ -351,14 +347,14 @@ async function guestCartPage() {
 // again (a retry after a lost answer), so the order is placed at most once.
 let attempt = null;
 
-async function checkoutPage() {
+async function checkoutPage(view) {
   if (!session.account()) {
     location.hash = route("signin", new URLSearchParams({ next: "checkout" }));
     return;
   }
   const cart = await api.get("/cart");
   if (cart.items.length === 0) {
-    replace(main, h("h1", {}, "Checkout"), h("p", {}, "Your cart is empty. ", h("a", { href: route() }, "Keep shopping")));
+    replace(view, h("h1", {}, "Checkout"), h("p", {}, "Your cart is empty. ", h("a", { href: route() }, "Keep shopping")));
     return;
   }
   const profile = await api.get("/users/me").catch(() => null);
@@ -405,7 +401,7 @@ async function checkoutPage() {
     "shipping_address.postal_code": "postal_code",
     "shipping_address.country": "country",
   });
-  replace(main, h("h1", {}, "Checkout"), form, outcome);
+  replace(view, h("h1", {}, "Checkout"), form, outcome);
 }
 
 async function placeOrder(data, outcome) {
@@ -457,7 +453,7 @@ function reviewLink(item) {
   return [" ", h("a", { href: route("product", item.product_id, new URLSearchParams({ write: "1" })), "aria-label": `Review ${item.name}` }, "Write a review")];
 }
 
-async function orderPage([id]) {
+async function orderPage(view, [id]) {
   let order = await api.get(`/orders/${encodeURIComponent(id)}`);
   const body = h("div");
   const draw = () =>
@@ -470,7 +466,7 @@ async function orderPage([id]) {
       order.status === "failed" ? h("p", {}, h("a", { href: route("checkout") }, "Try another card")) : null,
       h("p", {}, h("a", { href: route("account") }, "Your orders")),
     );
-  replace(main, h("h1", {}, `Order ${order.id.slice(0, 8)}`), body);
+  replace(view, h("h1", {}, `Order ${order.id.slice(0, 8)}`), body);
   draw();
   // A saga that outlives the request finishes in the background: follow it for a while.
   for (let tries = 0; order.status === "pending" && tries < 30 && body.isConnected; tries++) {
@@ -488,12 +484,12 @@ function afterSignIn(params) {
   });
 }
 
-function signInPage(_, params) {
+function signInPage(view, _, params) {
   const form = signInForm(() => afterSignIn(params));
-  replace(main, h("h1", {}, "Sign in"), form, h("p", {}, "New here? ", h("a", { href: route("register", params) }, "Register")));
+  replace(view, h("h1", {}, "Sign in"), form, h("p", {}, "New here? ", h("a", { href: route("register", params) }, "Register")));
 }
 
-function registerPage(_, params) {
+function registerPage(view, _, params) {
   const form = h(
     "form",
     { class: "narrow" },
@@ -509,12 +505,12 @@ function registerPage(_, params) {
     await signInOrExplain(fields.email, fields.password);
     await afterSignIn(params);
   });
-  replace(main, h("h1", {}, "Register"), form, h("p", {}, "Already have an account? ", h("a", { href: route("signin", params) }, "Sign in")));
+  replace(view, h("h1", {}, "Register"), form, h("p", {}, "Already have an account? ", h("a", { href: route("signin", params) }, "Sign in")));
 }
 
 // -- account ---------------------------------------------------------------------------
 
-async function accountPage() {
+async function accountPage(view) {
   if (!session.account()) {
     location.hash = route("signin", new URLSearchParams({ next: "account" }));
     return;
@@ -522,7 +518,7 @@ async function accountPage() {
   const orders = h("section", { "aria-labelledby": "orders-heading" }, h("h2", { id: "orders-heading" }, "Your orders"));
   const profile = h("section", { "aria-labelledby": "profile-heading" }, h("h2", { id: "profile-heading" }, "Profile"));
   const notifications = h("section", { "aria-labelledby": "notifications-heading" }, h("h2", { id: "notifications-heading" }, "Notifications"));
-  replace(main, h("h1", {}, "Your account"), h("div", { class: "account" }, h("div", {}, orders, notifications), profile));
+  replace(view, h("h1", {}, "Your account"), h("div", { class: "account" }, h("div", {}, orders, notifications), profile));
   await Promise.all([drawOrders(orders), drawNotifications(notifications), drawProfile(profile)]);
 }
 

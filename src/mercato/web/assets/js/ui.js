@@ -118,12 +118,29 @@ export function problemSlot() {
 }
 
 /** Moves focus to the new page's heading after a route change (screen readers follow). */
-export function focusHeading(main) {
-  const heading = main.querySelector("h1");
+function focusHeading(view) {
+  const heading = view.querySelector("h1");
   if (heading) {
     heading.setAttribute("tabindex", "-1");
     heading.focus({ preventScroll: true });
   }
+}
+
+/**
+ * Shows one navigation: ``page(view)`` draws into a view of its own, put in ``main`` in place
+ * of the last one; a failure is told in words; then the heading gets the focus.
+ */
+export async function showPage(main, page) {
+  // A page still loading when the person moves on draws into its detached view, where
+  // nobody sees it, instead of over the newer page.
+  const view = h("div", { class: "view" });
+  replace(main, view);
+  try {
+    await page(view);
+  } catch (error) {
+    replace(view, h("h1", {}, "Something went wrong"), notice("error", describe(error)));
+  }
+  if (view.isConnected) focusHeading(view);
 }
 
 /** Signs in through the gateway's session; a refusal shows in words; ``then`` follows. */
