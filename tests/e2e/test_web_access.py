@@ -93,7 +93,9 @@ def test_pages_fit_a_phone_screen(browser: Browser, web: Shop, path: str):
     try:
         page = phone.go(path)
         expect(page.get_by_role("heading", level=1)).to_be_visible()
-        page.wait_for_load_state("networkidle")
+        # The page is drawn once its pictures are in (not "networkidle": Playwright never
+        # counts the anonymous /session/refresh, a 401 with WWW-Authenticate, as finished).
+        page.wait_for_function("() => [...document.images].every((image) => image.complete)")
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0
     finally:
