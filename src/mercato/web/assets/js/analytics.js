@@ -53,6 +53,8 @@ export async function analyticsPage(view, params) {
 }
 
 async function draw(form, body, period) {
+  // Only the latest period asked for is drawn: an earlier answer arriving late is dropped.
+  const turn = (body.turn = (body.turn || 0) + 1);
   clearProblems(form);
   let reports;
   try {
@@ -62,10 +64,12 @@ async function draw(form, body, period) {
       api.get("/analytics/funnel", period),
     ]);
   } catch (error) {
+    if (body.turn !== turn) return;
     replace(body);
     showProblem(form, error);
     return;
   }
+  if (body.turn !== turn) return;
   const [sales, top, funnel] = reports;
   replace(body, salesPanel(sales, period), topPanel(top, period), funnelPanel(funnel, period));
   for (const canvas of body.querySelectorAll("canvas")) canvas.draw();
