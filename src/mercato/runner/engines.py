@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import http.client
 import importlib.metadata
 import importlib.util
 import json
@@ -75,7 +76,9 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
             return bool(response.status < 500)
     except urllib.error.HTTPError as exc:
         return exc.code < 500
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):
+        # A server still starting may answer half a status line (an HTTPException, not an
+        # OSError): that is "not ready yet", never a reason to stop the runner.
         return False
 
 
