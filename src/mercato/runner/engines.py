@@ -573,6 +573,9 @@ class SeaweedS3(Engine):
             f"-master.port.grpc={master_grpc}",
             "-master.volumeSizeLimitMB=64",
             "-master.telemetry=false",
+            # One master: no Raft quorum to wait for (a restart otherwise waits 10-17 s for
+            # its election timeout before it serves a single lookup).
+            "-master.peers=none",
             f"-volume.port={self.volume_port}",
             f"-volume.port.grpc={volume_grpc}",
             "-volume.max=0",
@@ -589,8 +592,32 @@ class SeaweedS3(Engine):
         ]
 
     def is_ready(self) -> bool:
-        # The S3 port answers (403 to an anonymous list) once the filer behind it is up.
-        return http_ok(f"{self.url}/") and http_ok(f"http://127.0.0.1:{self.filer_port}/")
+        # The S3 port answers (403 to an anonymous list) once the filer behind it is up; but
+        # until the volume server's first heartbeat the master knows none of the volumes on
+        # disk, and a read then fails with "volume N not found" (500 InternalError).
+        return (
+            http_ok(f"{self.url}/")
+            and http_ok(f"http://127.0.0.1:{self.filer_port}/")
+            and self.volumes_known()
+        )
+
+    def volumes_known(self) -> bool:
+        """True once the master has been told of every volume file in the data directory."""
+        on_disk = sum(1 for _ in self.data_dir.glob("*.dat"))
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.master_port}/dir/status", timeout=0.5
+            ) as response:
+                topology = json.load(response)["Topology"]
+        except (OSError, ValueError, KeyError, http.client.HTTPException):
+            return False
+        known = sum(
+            node.get("Volumes", 0)
+            for centre in topology.get("DataCenters") or []
+            for rack in centre.get("Racks") or []
+            for node in rack.get("DataNodes") or []
+        )
+        return bool(topology.get("DataCenters")) and known >= on_disk
 
 
 class SmtpSink(Engine):
