@@ -69,6 +69,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# What a probe of a server still starting may meet: a refused or reset connection, half a
+# status line (an HTTPException, not an OSError), a body cut short. All mean "not ready yet",
+# never a reason to stop the runner.
+NOT_READY_YET = (OSError, ValueError, http.client.HTTPException)
+
+
 def http_ok(url: str, timeout: float = 0.5) -> bool:
     """True when ``url`` answers with any HTTP status below 500."""
     try:
@@ -76,9 +82,7 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
             return bool(response.status < 500)
     except urllib.error.HTTPError as exc:
         return exc.code < 500
-    except (OSError, ValueError, http.client.HTTPException):
-        # A server still starting may answer half a status line (an HTTPException, not an
-        # OSError): that is "not ready yet", never a reason to stop the runner.
+    except NOT_READY_YET:
         return False
 
 
@@ -609,7 +613,7 @@ class SeaweedS3(Engine):
                 f"http://127.0.0.1:{self.master_port}/dir/status", timeout=0.5
             ) as response:
                 topology = json.load(response)["Topology"]
-        except (OSError, ValueError, KeyError, http.client.HTTPException):
+        except (*NOT_READY_YET, KeyError):
             return False
         known = sum(
             node.get("Volumes", 0)
