@@ -153,16 +153,21 @@ class RouteTable:
                         public={m: tuple(r) for m, r in public.items()},
                     ),
                 )
-        self._lengths = sorted({len(p) for p in self._upstreams}, reverse=True)
+        self._longest = max((len(p) for p in self._upstreams), default=0)
+        self._shortest = min((len(p) for p in self._upstreams), default=1)
 
     def lookup(self, path: str) -> Upstream | None:
         """The upstream whose prefix owns ``path`` (longest prefix wins)."""
-        size = len(path)
-        for length in self._lengths:
-            if size == length or (size > length and path[length] == "/"):
-                upstream = self._upstreams.get(path[:length])
-                if upstream is not None:
-                    return upstream
+        # Candidates are the path itself and its parts before each "/", longest first:
+        # one or two dict lookups, however many services there are.
+        end = len(path)
+        if end > self._longest:
+            end = path.rfind("/", 0, self._longest + 1)
+        while end >= self._shortest:
+            upstream = self._upstreams.get(path[:end])
+            if upstream is not None:
+                return upstream
+            end = path.rfind("/", 0, end)
         return None
 
 
