@@ -10,17 +10,17 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
-from starlette.routing import Route
 
 from mercato.catalog import API_PREFIX
 from mercato.platform.app import Platform
 from mercato.platform.forwarding import AddressSeal, forwarding_key
 from mercato.platform.middleware import SecurityHeadersMiddleware
 from mercato.services.gateway.openapi import MergedOpenApi
-from mercato.services.gateway.proxy import Proxy
+from mercato.services.gateway.proxy import Proxy, ProxyRoute
 from mercato.services.gateway.ratelimit import RateLimiter
 from mercato.services.gateway.session import SessionCookies
 from mercato.services.gateway.settings import Settings
+from mercato.services.gateway.tokens import CachedTokenVerifier
 from mercato.services.gateway.web import (
     ASSETS_PATH,
     assets_app,
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     assert platform.verifier is not None
     proxy = Proxy(
         http=platform.http,
-        verifier=platform.verifier,
+        verifier=CachedTokenVerifier(platform.verifier),
         limiter=RateLimiter(
             rate=settings.rate_limit_per_second,
             burst=settings.rate_limit_burst,
@@ -74,9 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         own_openapi=False,
     )
     app.mount(ASSETS_PATH, assets_app(web_root(), web_headers), name="assets")
-    app.router.routes.append(
-        Route(f"{API_PREFIX}/{{path:path}}", proxy.handle, methods=PROXIED_METHODS, name="proxy")
-    )
+    # First in the router: an API path is told apart by its prefix, before any FastAPI
+    # route is tried (none of them serves under it).
+    app.router.routes.insert(0, ProxyRoute(API_PREFIX, proxy, PROXIED_METHODS))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
