@@ -209,7 +209,9 @@ class TokenVerifier:
         if header.get("typ") != ACCESS_TOKEN_TYPE:
             raise Unauthorized("The token is not an access token.")
         kid = header.get("kid")
-        key = await self._keys.key(kid) if isinstance(kid, str) else None
+        if not isinstance(kid, str):
+            raise Unauthorized("The token is signed by an unknown key.")
+        key = await self._keys.key(kid)
         if key is None:
             raise Unauthorized("The token is signed by an unknown key.")
         try:
