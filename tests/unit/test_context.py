@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -270,3 +271,15 @@ async def test_an_unhandled_error_is_logged_with_the_request_id(client):
     assert len(errors) == 1
     assert errors[0]["request_id"] == "req-boom"
     assert "RuntimeError" in errors[0]["error"]
+
+
+@pytest.mark.parametrize(
+    "created",
+    [0.0, 1_790_000_000.0, 1_790_000_000.9995, 1_790_000_000.9999996, 1_794_815_978.9949994],
+)
+def test_log_times_read_as_iso_8601_utc_with_milliseconds(created):
+    formatter = JsonFormatter("shop")
+    record = logging.LogRecord("shop", logging.INFO, "", 0, "hello", (), None)
+    record.created = created
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert json.loads(formatter.format(record))["time"] == expected

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from mercato.platform.errors import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
-from tests.chassis import LEAKY_ERROR_TEXT, gateway_settings, served, tiny_app
+from mercato.platform.logging import JsonFormatter
+from tests.chassis import LEAKY_ERROR_TEXT, captured_logs, gateway_settings, served, tiny_app
 
 ITEMS = "/api/v1/items"
 LIMIT = 1024
@@ -161,3 +163,19 @@ def test_an_extension_may_not_shadow_a_problem_member():
     with pytest.raises(ValueError, match="status"):
         Conflict("taken", status="held")
     assert Conflict("taken", reservation_status="held").extra == {"reservation_status": "held"}
+
+
+@pytest.mark.parametrize("target", [f"{ITEMS}/a%00b", f"{ITEMS}/1?q=a%00"])
+async def test_a_nul_in_the_path_or_query_is_422(client, target):
+    body = assert_problem(await client.get(target), 422)
+    assert body["type"] == PROBLEM_BASE + "validation-failed"
+
+
+async def test_a_refused_body_keeps_its_request_id_and_its_access_line(client):
+    with captured_logs("mercato.access", JsonFormatter("gateway")) as logs:
+        response = await client.post(
+            f"{ITEMS}/raw", content=b"x" * (LIMIT + 1), headers={"X-Request-ID": "req-big"}
+        )
+    assert assert_problem(response, 413)["request_id"] == "req-big"
+    line = json.loads(logs.lines[-1])
+    assert (line["status"], line["request_id"], line["path"]) == (413, "req-big", f"{ITEMS}/raw")

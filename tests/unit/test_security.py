@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mercato.platform.errors import Unauthorized
 from mercato.platform.security import (
     ACCESS_TOKEN_TYPE,
+    LEEWAY_SECONDS,
     JwksCache,
     Principal,
     ServiceTokenProvider,
@@ -378,3 +379,79 @@ async def test_a_broken_entry_in_the_key_set_does_not_hide_the_good_ones(key):
 
     verifier = TokenVerifier(JwksCache(fetch), issuer=ISSUER, audience=AUDIENCE)
     await verifier.verify(key.sign(claims()))
+
+
+# -- remembered tokens (ADR 0035) --------------------------------------------------------
+
+
+class Clock:
+    """Wall-clock seconds that a test moves forward by hand."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_verified_token_is_remembered_and_not_verified_again(verifier, key):
+    token = key.sign(claims())
+    first = await verifier.verify(token)
+    assert verifier.remembered == 1
+    assert await verifier.verify(token) is first
+
+
+async def test_a_remembered_token_is_refused_the_moment_it_expires(endpoint, key):
+    clock = Clock()
+    verifier = TokenVerifier(JwksCache(endpoint), issuer=ISSUER, audience=AUDIENCE, clock=clock)
+    exp = int(clock.now) + 60
+    token = key.sign(claims(exp=exp))
+    await verifier.verify(token)
+    clock.now = exp + LEEWAY_SECONDS - 0.001
+    await verifier.verify(token)
+    assert verifier.remembered == 1
+    clock.now = exp + LEEWAY_SECONDS
+    assert "expired" in await refused(verifier, token)
+    assert verifier.remembered == 0
+    assert "expired" in await refused(verifier, token)
+
+
+async def test_a_remembered_token_is_refused_once_its_key_leaves_the_set(endpoint, key):
+    verifier = TokenVerifier(
+        JwksCache(endpoint, ttl=0, min_refresh_interval=0), issuer=ISSUER, audience=AUDIENCE
+    )
+    token = key.sign(claims())
+    await verifier.verify(token)
+    endpoint.keys = [SigningKey("key-3")]
+    assert "unknown key" in await refused(verifier, token)
+    assert verifier.remembered == 0
+
+
+async def test_a_remembered_token_passes_again_after_a_refresh_that_keeps_its_key(endpoint, key):
+    verifier = TokenVerifier(
+        JwksCache(endpoint, ttl=0, min_refresh_interval=0), issuer=ISSUER, audience=AUDIENCE
+    )
+    token = key.sign(claims())
+    await verifier.verify(token)
+    principal = await verifier.verify(token)
+    assert principal.token == token
+    assert endpoint.fetches >= 2
+    assert verifier.remembered == 1
+
+
+async def test_a_refused_token_is_not_remembered(verifier, key):
+    await refused(verifier, key.sign(claims(aud="elsewhere")))
+    await refused(verifier, SigningKey("key-1").sign(claims()))
+    assert verifier.remembered == 0
+
+
+async def test_remembered_tokens_are_bounded_least_recently_used_first(endpoint, key):
+    verifier = TokenVerifier(JwksCache(endpoint), issuer=ISSUER, audience=AUDIENCE, cache_size=2)
+    first, second, third = (key.sign(claims()) for _ in range(3))
+    kept = await verifier.verify(first)
+    await verifier.verify(second)
+    assert await verifier.verify(first) is kept  # now the most recently used
+    await verifier.verify(third)
+    assert verifier.remembered == 2
+    assert await verifier.verify(first) is kept
+    assert (await verifier.verify(second)).token == second  # verified afresh

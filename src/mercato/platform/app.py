@@ -36,11 +36,7 @@ from mercato.platform.events import EventBus, Handler
 from mercato.platform.http import HttpClients
 from mercato.platform.logshipping import LogShipper
 from mercato.platform.metrics import Metrics
-from mercato.platform.middleware import (
-    BodyLimitMiddleware,
-    NulRefusalMiddleware,
-    RequestContextMiddleware,
-)
+from mercato.platform.middleware import RequestContextMiddleware
 from mercato.platform.s3 import CredentialSource, ObjectStore, credential_chain
 from mercato.platform.security import (
     Audience,
@@ -309,9 +305,12 @@ class Platform:
         )
         app.state.platform = self
         install_error_handlers(app)
-        app.add_middleware(NulRefusalMiddleware)
-        app.add_middleware(BodyLimitMiddleware, max_bytes=self.settings.max_body_bytes)
-        app.add_middleware(RequestContextMiddleware, metrics=self.metrics, tracing=self.tracing)
+        app.add_middleware(
+            RequestContextMiddleware,
+            metrics=self.metrics,
+            tracing=self.tracing,
+            max_bytes=self.settings.max_body_bytes,
+        )
         app.include_router(self._chassis_router())
         for router in routers:
             for route in router.routes:

@@ -3,6 +3,10 @@
 Tokens are EdDSA JWTs with ``typ: at+jwt``. Verification pins the algorithm
 allow-list, checks ``iss``, ``aud``, ``exp``, and refreshes the key set once when a
 token names a key it does not know (a rotation), at most every few seconds.
+
+A token that passed is remembered (by its exact string, in a bounded LRU) until it
+expires, so a caller's next requests skip the signature check (ADR 0035); the expiry and
+the key that signed it are still checked on every request.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hmac
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,6 +40,8 @@ ALLOWED_ALGORITHMS = ("EdDSA",)
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a JWT "typ", not a secret)
 SERVICE_SUBJECT_PREFIX = "service:"
 LEEWAY_SECONDS = 30
+# Verified tokens remembered per process; an entry is a few hundred bytes.
+VERIFIED_CACHE_SIZE = 10_000
 
 JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -143,16 +150,56 @@ class JwksCache:
         self._fetched_at = time.monotonic()
 
 
-class TokenVerifier:
-    """Verifies access tokens against the cached keys."""
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A token that passed: its principal, the key that signed it, when it stops passing."""
 
-    def __init__(self, keys: JwksCache, *, issuer: str, audience: str) -> None:
+    principal: Principal
+    kid: str
+    key: PyJWK
+    refused_from: float  # wall-clock seconds: ``exp`` plus the leeway
+
+
+class TokenVerifier:
+    """Verifies access tokens against the cached keys, remembering those that passed."""
+
+    def __init__(
+        self,
+        keys: JwksCache,
+        *,
+        issuer: str,
+        audience: str,
+        cache_size: int = VERIFIED_CACHE_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
+        self._cache_size = cache_size
+        self._clock = clock
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()
+
+    @property
+    def remembered(self) -> int:
+        """How many verified tokens are remembered."""
+        return len(self._verified)
 
     async def verify(self, token: str) -> Principal:
         """The principal of a valid token; Unauthorized otherwise."""
+        known = self._verified.get(token)
+        if known is not None:
+            if self._clock() >= known.refused_from:
+                self._verified.pop(token, None)
+                raise Unauthorized("The token has expired.")
+            # The key set may have been refreshed (scheduled, or a rotation) since: the
+            # token passes only while the very key that verified it is still published.
+            if await self._keys.key(known.kid) is known.key:
+                self._verified.move_to_end(token)
+                return known.principal
+            self._verified.pop(token, None)
+        return await self._verify_signed(token)
+
+    async def _verify_signed(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
@@ -162,7 +209,9 @@ class TokenVerifier:
         if header.get("typ") != ACCESS_TOKEN_TYPE:
             raise Unauthorized("The token is not an access token.")
         kid = header.get("kid")
-        key = await self._keys.key(kid) if isinstance(kid, str) else None
+        if not isinstance(kid, str):
+            raise Unauthorized("The token is signed by an unknown key.")
+        key = await self._keys.key(kid)
         if key is None:
             raise Unauthorized("The token is signed by an unknown key.")
         try:
@@ -179,12 +228,27 @@ class TokenVerifier:
             raise Unauthorized("The token has expired.") from exc
         except jwt.InvalidTokenError as exc:
             raise Unauthorized("The token is invalid.") from exc
+        refused_from = float(claims["exp"]) + LEEWAY_SECONDS
+        # PyJWT checked ``exp`` against the system clock; this is the check a remembered
+        # token gets, so that both paths agree on the clock they read.
+        if self._clock() >= refused_from:
+            raise Unauthorized("The token has expired.")
         roles = claims.get("roles", [])
         if not isinstance(roles, list):
             raise Unauthorized("The token is invalid.")
-        return Principal(
+        principal = Principal(
             subject=str(claims["sub"]), roles=frozenset(map(str, roles)), token=token, claims=claims
         )
+        self._remember(token, _Verified(principal, kid, key, refused_from))
+        return principal
+
+    def _remember(self, token: str, verified: _Verified) -> None:
+        if self._cache_size <= 0:
+            return
+        self._verified[token] = verified
+        self._verified.move_to_end(token)
+        while len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -211,25 +275,31 @@ async def authenticated(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(authenticated)]
 
 
-async def _require_user(principal: CurrentPrincipal) -> Principal:
+# The guards call ``authenticated`` themselves rather than depend on it: one level of
+# FastAPI dependency solving fewer on every protected request. The same checks run.
+async def _require_user(request: Request) -> Principal:
+    principal = await authenticated(request)
     if principal.is_service:
         raise Forbidden("This route is for users.")
     return principal
 
 
-async def _require_admin(principal: CurrentPrincipal) -> Principal:
+async def _require_admin(request: Request) -> Principal:
+    principal = await authenticated(request)
     if not principal.is_admin:
         raise Forbidden("This route is for administrators.")
     return principal
 
 
-async def _require_service(request: Request, principal: CurrentPrincipal) -> Principal:
+async def _require_service(request: Request) -> Principal:
+    principal = await authenticated(request)
     if not _is_allowed_service(request, principal):
         raise Forbidden("This route is for services.")
     return principal
 
 
-async def _require_service_or_admin(request: Request, principal: CurrentPrincipal) -> Principal:
+async def _require_service_or_admin(request: Request) -> Principal:
+    principal = await authenticated(request)
     if not (principal.is_admin or _is_allowed_service(request, principal)):
         raise Forbidden("This route is for services and administrators.")
     return principal
