@@ -8,11 +8,7 @@ from __future__ import annotations
 import pytest
 
 from mercato import catalog
-from mercato.platform.errors import Unauthorized
-from mercato.platform.security import JwksCache, TokenVerifier
 from mercato.services.gateway.proxy import RouteTable, bearer_token_of
-from mercato.services.gateway.tokens import CachedTokenVerifier
-from tests.unit.test_security import AUDIENCE, ISSUER, FakeJwksEndpoint, SigningKey, claims
 
 PATHS = [
     "/api/v1/auth/jwks.json",
@@ -91,78 +87,3 @@ def test_public_routes_are_the_catalogs(method, path):
 )
 def test_the_bearer_token_is_read_as_the_chassis_reads_it(header, token):
     assert bearer_token_of(header) == token
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def verifier(key: SigningKey) -> tuple[TokenVerifier, FakeJwksEndpoint]:
-    endpoint = FakeJwksEndpoint(key)
-    return TokenVerifier(JwksCache(endpoint), issuer=ISSUER, audience=AUDIENCE), endpoint
-
-
-class CountingVerifier(TokenVerifier):
-    calls = 0
-
-    async def verify(self, token):  # type: ignore[no-untyped-def]
-        self.calls += 1
-        return await super().verify(token)
-
-
-async def test_a_verified_token_is_checked_once_until_the_cache_lets_it_go():
-    key = SigningKey("k1")
-    inner = CountingVerifier(JwksCache(FakeJwksEndpoint(key)), issuer=ISSUER, audience=AUDIENCE)
-    token_claims = claims()
-    clock = Clock(float(token_claims["iat"]))
-    cache = CachedTokenVerifier(inner, max_age=30, clock=clock)
-    token = key.sign(token_claims)
-    first = await cache.verify(token)
-    assert (await cache.verify(token)) is first
-    assert inner.calls == 1
-    clock.now += 31
-    assert (await cache.verify(token)).subject == first.subject
-    assert inner.calls == 2
-
-
-async def test_a_cached_principal_never_outlives_its_token():
-    key = SigningKey("k1")
-    inner = CountingVerifier(JwksCache(FakeJwksEndpoint(key)), issuer=ISSUER, audience=AUDIENCE)
-    token_claims = claims()
-    token_claims["exp"] = token_claims["iat"] + 5
-    clock = Clock(float(token_claims["iat"]))
-    cache = CachedTokenVerifier(inner, max_age=30, clock=clock)
-    token = key.sign(token_claims)
-    await cache.verify(token)
-    clock.now += 6
-    await cache.verify(token)
-    assert inner.calls == 2  # past exp the verifier decides again (its leeway included)
-
-
-async def test_refused_tokens_are_never_cached_and_stay_refused():
-    key, other = SigningKey("k1"), SigningKey("k2")
-    inner, _ = verifier(key)
-    cache = CachedTokenVerifier(inner)
-    forged = other.sign(claims(), kid="k1")
-    wrong_audience = key.sign(claims(aud="someone-else"))
-    for token in (forged, wrong_audience, forged, wrong_audience):
-        with pytest.raises(Unauthorized):
-            await cache.verify(token)
-
-
-async def test_the_cache_holds_at_most_its_size_oldest_out_first():
-    key = SigningKey("k1")
-    inner = CountingVerifier(JwksCache(FakeJwksEndpoint(key)), issuer=ISSUER, audience=AUDIENCE)
-    cache = CachedTokenVerifier(inner, max_entries=2)
-    tokens = [key.sign(claims()) for _ in range(3)]
-    for token in tokens:
-        await cache.verify(token)
-    await cache.verify(tokens[2])
-    await cache.verify(tokens[1])
-    assert inner.calls == 3
-    await cache.verify(tokens[0])
-    assert inner.calls == 4

@@ -20,7 +20,6 @@ from mercato.services.gateway.proxy import Proxy, ProxyRoute
 from mercato.services.gateway.ratelimit import RateLimiter
 from mercato.services.gateway.session import SessionCookies
 from mercato.services.gateway.settings import Settings
-from mercato.services.gateway.tokens import CachedTokenVerifier
 from mercato.services.gateway.web import (
     ASSETS_PATH,
     assets_app,
@@ -41,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     assert platform.verifier is not None
     proxy = Proxy(
         http=platform.http,
-        verifier=CachedTokenVerifier(platform.verifier),
+        verifier=platform.verifier,
         limiter=RateLimiter(
             rate=settings.rate_limit_per_second,
             burst=settings.rate_limit_burst,
