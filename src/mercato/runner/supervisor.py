@@ -82,6 +82,9 @@ class ManagedService:
     failures: int = 0  # crashes in a row, for the backoff
     started_at: float = 0.0
     retry_at: float = 0.0
+    # False while the first process waits at its start gate (its database may not be
+    # migrated yet): until then a crash is not restarted, the release starts it again.
+    released: bool = False
 
     @property
     def url(self) -> str:
@@ -296,15 +299,22 @@ class Runner:
         ] + [display.LogTail(s.name, s.log_path) for s in self.services.values()]
 
     async def _start(self) -> None:
-        """Engines, then per service: database, migrations, process; then wait for /ready."""
+        """Engines and every service's imports at once; per service: database, migrations,
+        then the go at its start gate; then wait for /ready."""
         for name, managed in self.engines.items():
             if managed.engine is not None:
                 self._engine_tasks[name] = asyncio.create_task(self._start_engine(managed))
         preloaded = self._preloaded = asyncio.create_task(asyncio.to_thread(_preload))
         spawns: list[asyncio.Task[None]] = []
         try:
-            # Migrations run one after the other; each service starts as soon as its own
-            # database and engines are ready, without waiting for the others' engines.
+            # Every interpreter imports its code and builds its app while the engines start
+            # and the databases migrate (seconds of CPU each), then waits at its gate.
+            await preloaded
+            for service in self.services.values():
+                self._spawn(service, gated=True)
+                self._mark_service(service, "loading", f"pid {service.pid_text}")
+            # Migrations run one after the other; each service is let go as soon as its
+            # own database and engines are ready, without waiting for the others' engines.
             for service in self.services.values():
                 await self._migrate(service)
                 spawns.append(asyncio.create_task(self._spawn_when_ready(service)))
@@ -381,11 +391,21 @@ class Runner:
     async def _spawn_when_ready(self, service: ManagedService) -> None:
         for engine in catalog.get(service.name).engines:
             await self._engine_ready(engine)
-        self._spawn(service)
+        service.released = True
+        if not _open_gate(service.process):
+            # It died at its gate (or never got one): start it the ordinary way.
+            if service.process is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(service.process.pid, signal.SIGKILL)
+            self._spawn(service)
+        service.started_at = time.monotonic()
         self._mark_service(service, "starting", f"pid {service.pid_text}")
 
-    def _spawn(self, service: ManagedService) -> None:
-        """Starts the service process (on the main thread: see the module docstring)."""
+    def _spawn(self, service: ManagedService, *, gated: bool = False) -> None:
+        """Starts the service process (on the main thread: see the module docstring).
+
+        ``gated``: it imports and builds its app, then waits for :func:`_open_gate`.
+        """
         if not service.env:
             service.env = {
                 **self.options.environ,
@@ -399,10 +419,14 @@ class Runner:
                 ),
                 "PYTHONUNBUFFERED": "1",
             }
+        from mercato.platform.server import START_GATE
+
+        env = {**service.env, START_GATE: "stdin"} if gated else service.env
         service.process = popen_child(
             [sys.executable, "-m", "mercato.platform.server", service.name],
             log_path=service.log_path,
-            env=service.env,
+            env=env,
+            stdin=subprocess.PIPE if gated else subprocess.DEVNULL,
         )
         service.started_at = time.monotonic()
 
@@ -450,7 +474,7 @@ class Runner:
         to_probe: list[ManagedService] = []
         for service in self.services.values():
             if service.process is None:
-                if service.state == "crashed" and now >= service.retry_at:
+                if service.state == "crashed" and service.released and now >= service.retry_at:
                     self._spawn(service)
                     service.restarts += 1
                     self._mark_service(service, "restarting", f"pid {service.pid_text}")
@@ -675,6 +699,20 @@ def _preload() -> None:
     """Imports what migrations and service settings need, while the engines start."""
     import mercato.platform.migrations
     import mercato.platform.security  # noqa: F401
+
+
+def _open_gate(process: subprocess.Popen[bytes] | None) -> bool:
+    """Tells a process waiting at its start gate to go; False if it is not there to hear."""
+    from mercato.platform.server import GO
+
+    if process is None or process.stdin is None or process.poll() is not None:
+        return False
+    try:
+        process.stdin.write(GO + b"\n")  # a few bytes into an empty pipe: never blocks
+        process.stdin.close()
+    except (BrokenPipeError, OSError):
+        return False
+    return True
 
 
 def _alive(process: subprocess.Popen[bytes] | None) -> bool:
