@@ -133,6 +133,8 @@ class Runner:
         self._tails: list[display.LogTail] = []
         self._engine_tasks: dict[str, asyncio.Task[None]] = {}
         self._preloaded: asyncio.Task[None] | None = None
+        # database -> "created", "at head" or "behind", found for all of them at once
+        self._databases: asyncio.Task[dict[str, str]] | None = None
         self._ports: dict[str, int] = {}
         self._main: asyncio.Task[int] | None = None
         self._signals = 0
@@ -316,6 +318,7 @@ class Runner:
             for service in self.services.values():
                 self._spawn(service, gated=True)
                 self._mark_service(service, "loading", f"pid {service.pid_text}")
+            self._databases = asyncio.create_task(self._prepare_databases())
             # Migrations run one after the other; each service is let go as soon as its
             # own database and engines are ready, without waiting for the others' engines.
             for service in self.services.values():
@@ -326,6 +329,8 @@ class Runner:
             await self._wait_all_ready()
         except BaseException:
             pending = [preloaded, *spawns, *self._engine_tasks.values()]
+            if self._databases is not None:
+                pending.append(self._databases)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -377,9 +382,10 @@ class Runner:
             self._mark_service(service, "migrating", spec.database)
             began = time.monotonic()
             url = with_database(server, spec.database)
+            assert self._databases is not None
+            found = (await asyncio.shield(self._databases)).get(spec.database, "behind")
+            created, at_head = found == "created", found == "at head"
             try:
-                created = await migrations.ensure_database(server, spec.database)
-                at_head = not created and await _at_head(spec.migrations, url)
                 if not at_head:
                     # Alembic keeps its context in module globals: one migration at a time.
                     await asyncio.to_thread(migrations.upgrade, spec.migrations, url)
@@ -392,6 +398,37 @@ class Runner:
                 f"{'created and ' if created else ''}{spec.database} {done} "
                 f"({time.monotonic() - began:.1f}s)"
             )
+
+    async def _prepare_databases(self) -> dict[str, str]:
+        """Creates every missing database and tells which are at head, all at once.
+
+        Only the migrations themselves (Alembic, module globals) run one at a time.
+        """
+        from mercato.platform import migrations
+        from mercato.platform.db import with_database
+
+        wanted = [
+            (name, spec.database, spec.migrations)
+            for name in self.services
+            if (spec := catalog.get(name)).database and spec.migrations
+        ]
+        server = self.endpoints.database_url
+        if not wanted or server is None:
+            return {}
+        await self._engine_ready("postgres")
+
+        async def prepare(name: str, database: str, tree: str) -> str:
+            try:
+                if await migrations.ensure_database(server, database):
+                    return "created"
+                return (
+                    "at head" if await _at_head(tree, with_database(server, database)) else "behind"
+                )
+            except Exception as exc:
+                raise RunnerError(f"preparing {database} for {name} failed: {exc}") from exc
+
+        found = await asyncio.gather(*(prepare(name, db, tree) for name, db, tree in wanted))
+        return {db: state for (_, db, _), state in zip(wanted, found, strict=True)}
 
     async def _spawn_when_ready(self, service: ManagedService) -> None:
         for engine in catalog.get(service.name).engines:
