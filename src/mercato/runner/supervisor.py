@@ -538,9 +538,13 @@ class Runner:
                 service.retry_at = now + delay
                 service.process = None
                 self._mark_service(service, "crashed", f"exit {code}")
+                again = (
+                    f"starting it again in {delay:.1f}s"
+                    if service.released
+                    else "starting it again once its database and engines are ready"
+                )
                 self.say(
-                    f"{service.name} exited with status {code}; starting it again in {delay:.1f}s "
-                    f"(see {service.log_path})",
+                    f"{service.name} exited with status {code}; {again} (see {service.log_path})",
                     style="bold red",
                 )
             elif service.state in ("starting", "restarting"):
