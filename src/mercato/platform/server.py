@@ -87,6 +87,7 @@ def serve(name: str) -> None:
 
 def wait_for_go() -> bool:
     """Blocks until the runner says ``go`` on stdin; False when stdin ends first."""
+    log.info("loaded; waiting at the start gate for go on stdin")
     return sys.stdin.buffer.readline().strip() == GO
 
 
