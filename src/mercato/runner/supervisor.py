@@ -132,6 +132,9 @@ class Runner:
         self._view = display.StartupView()
         self._tails: list[display.LogTail] = []
         self._engine_tasks: dict[str, asyncio.Task[None]] = {}
+        # Engines' leftover set-up (PostgreSQL's fsync after initdb): migrations may run
+        # before it ends, a service is let go only after it (its data must be durable).
+        self._after_ready: dict[str, asyncio.Task[None]] = {}
         self._preloaded: asyncio.Task[None] | None = None
         # database -> "created", "at head" or "behind", found for all of them at once
         self._databases: asyncio.Task[dict[str, str]] | None = None
@@ -326,9 +329,15 @@ class Runner:
                 spawns.append(asyncio.create_task(self._spawn_when_ready(service)))
             await asyncio.gather(*spawns)
             await asyncio.gather(*self._engine_tasks.values())
+            await asyncio.gather(*self._after_ready.values())
             await self._wait_all_ready()
         except BaseException:
-            pending = [preloaded, *spawns, *self._engine_tasks.values()]
+            pending = [
+                preloaded,
+                *spawns,
+                *self._engine_tasks.values(),
+                *self._after_ready.values(),
+            ]
             if self._databases is not None:
                 pending.append(self._databases)
             for task in pending:
@@ -361,6 +370,7 @@ class Runner:
             await asyncio.sleep(0.1)
         self._mark_engine(managed, "running", managed.url)
         self.say(f"{managed.name} is ready at {managed.url} ({time.monotonic() - began:.1f}s)")
+        self._after_ready[managed.name] = asyncio.create_task(asyncio.to_thread(engine.after_ready))
 
     async def _engine_ready(self, name: str) -> None:
         task = self._engine_tasks.get(name)
@@ -433,6 +443,8 @@ class Runner:
     async def _spawn_when_ready(self, service: ManagedService) -> None:
         for engine in catalog.get(service.name).engines:
             await self._engine_ready(engine)
+            if engine in self._after_ready:
+                await asyncio.shield(self._after_ready[engine])
         service.released = True
         if not _open_gate(service.process):
             # It died at its gate (or never got one): start it the ordinary way.
