@@ -3,6 +3,11 @@
 The same entry point serves the local runner and the container image (exec form, so
 the server is PID 1 and shuts down gracefully on SIGTERM within
 ``MERCATO_GRACEFUL_TIMEOUT_SECONDS``).
+
+With ``MERCATO_START_GATE=stdin`` (the local runner) the process imports its code and
+builds its app, then waits for a ``go`` line on stdin before it serves: the runner
+starts every interpreter at once, while its engines start and its databases migrate,
+and lets each one go once what it needs is ready. Nothing connects before ``go``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from mercato.platform.logging import configure_logging
 from mercato.platform.settings import InsecureSettingsError, ServiceSettings
 
 log = logging.getLogger("mercato.server")
+
+START_GATE = "MERCATO_START_GATE"
+GO = b"go"
 
 
 def load(path: str) -> Any:
@@ -66,10 +74,21 @@ def serve(name: str) -> None:
         raise SystemExit(78) from None  # EX_CONFIG
     configure_logging(name, settings.log_level)
     app = load(catalog.get(name).app_factory)(settings)
-    server = uvicorn.Server(uvicorn_config(app, settings))
+    config = uvicorn_config(app, settings)
+    config.load()  # imports the loop, protocol and lifespan classes; opens nothing
+    if os.environ.get(START_GATE) == "stdin" and not wait_for_go():
+        log.info("the runner closed the start gate: not starting")
+        return
+    server = uvicorn.Server(config)
     server.run()
     if not server.started:
         raise SystemExit(3)
+
+
+def wait_for_go() -> bool:
+    """Blocks until the runner says ``go`` on stdin; False when stdin ends first."""
+    log.info("loaded; waiting at the start gate for go on stdin")
+    return sys.stdin.buffer.readline().strip() == GO
 
 
 def main() -> None:

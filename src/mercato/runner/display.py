@@ -45,6 +45,7 @@ STATE_STYLES = {
     "running": "green",
     "external": "green",
     "starting": "yellow",
+    "loading": "yellow",
     "migrating": "yellow",
     "restarting": "yellow",
     "pending": "dim",
@@ -53,7 +54,7 @@ STATE_STYLES = {
     "stopping": "yellow",
     "stopped": "dim",
 }
-IN_PROGRESS = frozenset({"pending", "preparing", "starting", "migrating", "restarting"})
+IN_PROGRESS = frozenset({"pending", "preparing", "loading", "starting", "migrating", "restarting"})
 # JSON keys shown after the message; the others stay in the log file.
 SHOWN_KEYS = ("duration_ms", "request_id", "user_id", "event_type", "event_id", "database")
 

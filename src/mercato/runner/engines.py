@@ -165,6 +165,9 @@ class Engine(ABC):
     def prepare(self) -> None:  # noqa: B027 (optional hook)
         """One-time set-up of the data directory (idempotent)."""
 
+    def after_ready(self) -> None:  # noqa: B027 (optional hook)
+        """Work left over from :meth:`prepare` that may wait until the engine runs (blocking)."""
+
     @abstractmethod
     def command(self) -> list[str]:
         """The command line that starts the engine in the foreground."""
@@ -213,6 +216,7 @@ class Engine(ABC):
             if process.poll() is not None:
                 raise EngineError(f"{self.name} exited with status {process.returncode}")
             if self.is_ready():
+                self.after_ready()
                 return
             time.sleep(0.1)
         raise EngineError(f"{self.name} was not ready after {timeout:.0f}s")
@@ -252,6 +256,8 @@ class Postgres(Engine):
         self.user = "mercato"
         self.home = home or POSTGRES_HOME
         self._pginstall = pginstall
+        self._sync_user: str | None = None
+        self._sync_marker: Path | None = None  # set by prepare()
 
     @property
     def pginstall(self) -> Path:
@@ -385,9 +391,18 @@ class Postgres(Engine):
         record.write_text(f"{owner}\n")  # the data dir moved: its cluster goes with it
 
     def _initdb(self, *, scratch: Path, user: str | None) -> None:
-        """Creates the cluster on the first start; ``scratch`` holds the password file."""
+        """Creates the cluster on the first start; ``scratch`` holds the password file.
+
+        ``initdb --no-sync`` (1.9 s instead of 0.8 s here, most of it fsync): the files are
+        made durable by :meth:`after_ready` (``initdb --sync-only``) while the platform
+        starts. A marker beside the cluster stays until then, so a runner that dies before
+        it syncs the cluster at its next start.
+        """
+        self._sync_user = user
+        self._sync_marker = scratch / f".{self.cluster_dir.name}.sync-pending"
         if (self.cluster_dir / "PG_VERSION").exists():
             return
+        self._sync_marker.touch()
         pwfile = scratch / ".pgpass-init"
         pwfile.write_text(self.password)
         pwfile.chmod(0o600)
@@ -406,6 +421,7 @@ class Postgres(Engine):
                     f"--pwfile={pwfile}",
                     "--encoding=UTF8",
                     "--locale=C.UTF-8",
+                    "--no-sync",
                 ],
                 user=user,
                 cwd=self.working_dir(),
@@ -414,6 +430,23 @@ class Postgres(Engine):
             raise EngineError(f"initdb failed: {exc.stderr.decode(errors='replace')}") from exc
         finally:
             pwfile.unlink(missing_ok=True)
+
+    def after_ready(self) -> None:
+        """Writes a cluster that ``initdb --no-sync`` created to disk, once."""
+        marker = self._sync_marker
+        if marker is None or not marker.exists():
+            return
+        try:
+            run_child(
+                [str(self.bin_dir() / "initdb"), "--sync-only", "-D", str(self.cluster_dir)],
+                user=self._sync_user,
+                cwd=self.working_dir(),
+            )
+        except subprocess.CalledProcessError as exc:
+            raise EngineError(
+                f"initdb --sync-only failed: {exc.stderr.decode(errors='replace')}"
+            ) from exc
+        marker.unlink(missing_ok=True)
 
     def command(self) -> list[str]:
         return [

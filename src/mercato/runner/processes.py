@@ -34,8 +34,12 @@ def popen_child(
     env: Mapping[str, str] | None = None,
     user: str | None = None,
     cwd: Path | None = None,
+    stdin: int = subprocess.DEVNULL,
 ) -> subprocess.Popen[bytes]:
-    """Starts ``command`` with stdout and stderr appended to ``log_path``."""
+    """Starts ``command`` with stdout and stderr appended to ``log_path``.
+
+    ``stdin=subprocess.PIPE`` gives the runner a pipe to the child (the start gate).
+    """
     if threading.current_thread() is not threading.main_thread():
         raise RuntimeError("children must be spawned from the main thread (PR_SET_PDEATHSIG)")
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,7 +48,7 @@ def popen_child(
             command,
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             env=dict(env) if env is not None else None,
             cwd=cwd,
             **as_user(user),

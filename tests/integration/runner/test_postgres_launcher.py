@@ -218,3 +218,22 @@ def test_a_copied_data_dir_is_refused_its_originals_cluster_and_a_moved_one_keep
         assert (again.cluster_dir.parent / "data-dir").read_text().strip() == str(moved)
     else:
         assert not (moved / "postgres").is_symlink(), NOT_ROOT
+
+
+def pending_syncs(*roots: Path) -> list[Path]:
+    """The markers of clusters made by ``initdb --no-sync`` and not written to disk yet."""
+    return [marker for root in roots for marker in root.rglob(".*.sync-pending")]
+
+
+def test_a_new_cluster_is_synced_before_ready_even_when_the_runner_died_before_the_sync(
+    private_dir: Path, postgres_home: Path
+) -> None:
+    data = private_dir / "data" / "postgres"
+    first = Postgres(data, port=free_port(), password=PASSWORD, home=postgres_home)
+    first.prepare()  # initdb --no-sync, then the runner is gone before its after_ready
+    assert len(pending_syncs(private_dir, postgres_home)) == 1
+
+    again = Postgres(data, port=free_port(), password=PASSWORD, home=postgres_home)
+    with running(again, private_dir / "data" / "logs" / "postgres.log"):
+        assert pending_syncs(private_dir, postgres_home) == []
+        assert query(again.url, "SELECT current_user") == ["mercato"]
