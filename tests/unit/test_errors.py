@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import sqlalchemy.exc
 
-from mercato.platform.errors import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
+from mercato.platform.errors import PROBLEM_BASE, PROBLEM_CONTENT_TYPE, database_is_unavailable
 from tests.chassis import LEAKY_ERROR_TEXT, gateway_settings, served, tiny_app
 
 ITEMS = "/api/v1/items"
@@ -161,3 +162,29 @@ def test_an_extension_may_not_shadow_a_problem_member():
     with pytest.raises(ValueError, match="status"):
         Conflict("taken", status="held")
     assert Conflict("taken", reservation_status="held").extra == {"reservation_status": "held"}
+
+
+class _DriverError(Exception):
+    def __init__(self, sqlstate: str | None) -> None:
+        super().__init__("driver error")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "unavailable"),
+    [
+        ("57P01", True),  # terminated by a shutdown
+        ("57P03", True),  # the database system is starting up
+        ("53300", True),  # too many connections
+        ("08006", True),  # connection failure
+        ("23505", False),  # a unique violation is the query's fault
+        ("42P01", False),  # so is a missing table
+        (None, False),
+    ],
+)
+def test_only_a_server_that_cannot_serve_now_is_unavailable(
+    sqlstate: str | None, unavailable: bool
+) -> None:
+    error = sqlalchemy.exc.DBAPIError("SELECT 1", None, _DriverError(sqlstate))
+
+    assert database_is_unavailable(error) is unavailable
