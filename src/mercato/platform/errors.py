@@ -118,9 +118,18 @@ class TooManyRequests(DomainError):
 
 
 class ServiceUnavailable(DomainError):
-    """A dependency cannot be reached."""
+    """A dependency cannot be reached; the client may come back in ``retry_after`` seconds."""
 
     status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail, headers={"Retry-After": "1", **(headers or {})}, **extra)
 
 
 class GatewayTimeout(DomainError):
