@@ -300,7 +300,7 @@ def test_an_engine_that_keeps_dying_stops_the_platform() -> None:
         children = running.descendants()
         pid: int | None = nats.pid
         assert running.process is not None
-        # Each death within a minute of its start counts; the sixth in a row is one too many.
+        # Each death within a minute of its start counts; the fifth in a row stops it all.
         for _ in range(6):
             assert pid is not None
             children += [p for p in running.descendants() if p not in children]

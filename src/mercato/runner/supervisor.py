@@ -358,11 +358,13 @@ class Runner:
 
         Raises RunnerError once it has failed ENGINE_FAILURES_IN_A_ROW times in a row.
         """
+        # It ran long enough to count as stable: this death starts a new count. (Starts
+        # that fail below never reset it, however long they took.)
+        if time.monotonic() - managed.started_at >= plan.STABLE_AFTER_SECONDS:
+            managed.failures = 0
         while True:
-            if time.monotonic() - managed.started_at >= plan.STABLE_AFTER_SECONDS:
-                managed.failures = 0
             managed.failures += 1
-            if managed.failures > ENGINE_FAILURES_IN_A_ROW:
+            if managed.failures >= ENGINE_FAILURES_IN_A_ROW:
                 raise RunnerError(
                     f"{managed.name} failed {ENGINE_FAILURES_IN_A_ROW} times in a row: the "
                     f"platform cannot run without it; stopping everything "
