@@ -36,7 +36,7 @@ load: $(STAMP_LOAD)
 # Every fault experiment once, one after another (about 3 minutes each); figures in
 # .mercato-chaos/chaos/results.md, for docs/RESILIENCE.md.
 chaos: $(STAMP_LOAD)
-	for name in kill-each postgres-freeze nats-down s3-down graceful-restart-order; do \
+	for name in kill-each postgres-freeze postgres-restart nats-down s3-down graceful-restart-order; do \
 		$(BIN)/mercato chaos $$name $(ARGS) || status=1; done; exit $${status:-0}
 
 lint: $(STAMP_DEV)

@@ -4,6 +4,10 @@ Run by the Dockerfile's builder stage (and by tests/deploy) before ``pip wheel``
 ``python select_service.py <service> <source root>``. It removes every other service's
 package and the local runner (it launches embedded engines that images never carry), and
 the web pages from every image but the gateway's.
+``loadgenerator`` is the image of ``mercato load`` (the Kubernetes loadgenerator
+component): no service at all, the runner's state and display modules the command reads
+(no engine: the ``local`` extra is never installed), and the ``load`` extra (Locust);
+``python select_service.py --extras <service>`` prints the extras an image installs.
 Only the standard library is used: the builder has nothing else yet.
 """
 
@@ -18,6 +22,9 @@ from pathlib import Path
 NOT_IN_IMAGES = ("runner",)
 # The storefront's and the admin console's files are served by the gateway alone.
 GATEWAY_ONLY = ("web",)
+LOAD_GENERATOR = "loadgenerator"
+# Extras of the project each image installs, as pip writes them after a name.
+EXTRAS = {LOAD_GENERATOR: "[load]"}
 
 
 def service_names(package: Path) -> list[str]:
@@ -34,7 +41,7 @@ def service_names(package: Path) -> list[str]:
 def select(service: str, root: Path) -> list[str]:
     """Removes what the image of ``service`` must not hold; returns what was removed."""
     package = root / "src" / "mercato"
-    known = service_names(package)
+    known = [*service_names(package), LOAD_GENERATOR]
     if service not in known:
         raise SystemExit(f"unknown service {service!r}; the catalog knows {', '.join(known)}")
     removed = []
@@ -42,7 +49,9 @@ def select(service: str, root: Path) -> list[str]:
         if candidate.is_dir() and candidate.name not in (service, "__pycache__"):
             shutil.rmtree(candidate)
             removed.append(f"services/{candidate.name}")
-    for name in NOT_IN_IMAGES + (GATEWAY_ONLY if service != "gateway" else ()):
+    # `mercato load` reads the runner's state file and console (they import no engine).
+    dropped = () if service == LOAD_GENERATOR else NOT_IN_IMAGES
+    for name in dropped + (GATEWAY_ONLY if service != "gateway" else ()):
         if (package / name).exists():
             shutil.rmtree(package / name)
             removed.append(name)
@@ -51,6 +60,9 @@ def select(service: str, root: Path) -> list[str]:
 
 def main() -> None:
     """Command-line entry."""
+    if len(sys.argv) == 3 and sys.argv[1] == "--extras":
+        print(EXTRAS.get(sys.argv[2], ""))
+        return
     if len(sys.argv) != 3 or not sys.argv[1]:
         raise SystemExit(
             "usage: select_service.py <service> <source root> (set --build-arg SERVICE)"

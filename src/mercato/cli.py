@@ -181,7 +181,7 @@ def chaos(
     name: str = typer.Argument(
         ...,
         help="kill-<service>, kill-each, graceful-restart-<service>, "
-        "postgres-freeze, nats-down or s3-down.",
+        "postgres-freeze, postgres-restart, nats-down or s3-down.",
     ),
     data_dir: Path = typer.Option(
         Path(".mercato-chaos"), "--data-dir", help="The experiment's own platform."

@@ -1,7 +1,9 @@
-"""One short fault experiment end to end: order killed under load, then a clean audit.
+"""Short fault experiments end to end: order killed, PostgreSQL killed, under load; then a
+clean audit.
 
-The full set runs by hand (``make chaos``, figures in docs/RESILIENCE.md); this one keeps
-the experiment machinery honest in ``make test`` with 3 shoppers for 20 s.
+The full set runs by hand (``make chaos``, figures in docs/RESILIENCE.md); these keep the
+experiment machinery and the runner's restarts honest in ``make test`` with 3 shoppers for
+20 s each.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def test_every_catalog_service_has_its_kill_and_graceful_restart():
     for service in catalog.names():
         assert f"kill-{service}" in names
         assert f"graceful-restart-{service}" in names
+    assert {"postgres-freeze", "postgres-restart", "nats-down", "s3-down"} <= set(names)
 
 
 def test_killing_order_under_load_loses_nothing_and_the_shop_recovers(
@@ -52,3 +55,31 @@ def test_killing_order_under_load_loses_nothing_and_the_shop_recovers(
     written = json.loads(next((data_dir / "chaos").glob("kill-order-*.json")).read_text())
     assert written["passed"] is True
     assert "`kill-order`" in (data_dir / "chaos" / "results.md").read_text()
+
+
+def test_postgres_killed_under_load_is_restarted_by_the_runner_and_loses_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    for name in [n for n in os.environ if n.startswith("MERCATO_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MERCATO_POSTGRES_HOME", str(POSTGRES_HOME))
+    data_dir = new_data_dir()
+    options = ChaosOptions(
+        name="postgres-restart",
+        data_dir=data_dir,
+        port_offset=free_offset(),
+        users=3,
+        load_seconds=20,
+        settle_seconds=60,
+        seed=13,
+    )
+
+    result = run_experiment(options, print)
+
+    assert result.requests > 0
+    assert result.injected.startswith("SIGKILL postgres; the runner had it running again in ")
+    assert result.audit["clean"], result.audit
+    assert result.recovery_seconds is not None
+    assert result.recovery_seconds <= 10
+    written = json.loads(next((data_dir / "chaos").glob("postgres-restart-*.json")).read_text())
+    assert written["passed"] is True

@@ -145,6 +145,34 @@ def test_the_gateways_wheel_carries_the_web_pages_and_the_vendored_chart_library
     assert files - names == set()
 
 
+def test_the_load_generators_selection_keeps_no_service_and_adds_the_load_extra(
+    tmp_path: Path,
+) -> None:
+    root = copy_sources(tmp_path / "src-tree")
+    subprocess.run(
+        [sys.executable, str(SELECT), "loadgenerator", str(root)], check=True, capture_output=True
+    )
+    left = package_tree(root)
+    assert not {n for n in left if n.startswith("services/")}
+    # `mercato load` and what it reads: the catalog, the runner's state file and console.
+    assert {"load", "runner", "catalog.py", "cli.py"} <= left
+    assert "web" not in left
+    extras = subprocess.run(
+        [sys.executable, str(SELECT), "--extras", "loadgenerator"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert extras.stdout.strip() == "[load]"
+    none = subprocess.run(
+        [sys.executable, str(SELECT), "--extras", "auth"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert none.stdout.strip() == ""
+
+
 def test_selection_refuses_an_unknown_service(tmp_path: Path) -> None:
     root = copy_sources(tmp_path / "src-tree")
     result = subprocess.run(

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from mercato import catalog
-from mercato.deploy import images, render
+from mercato.deploy import images, model, render
 from tests.deploy.conftest import REPO, kustomize
 
 
@@ -164,3 +164,12 @@ def test_rules_and_dashboards_from_deploy_monitoring_are_wired(scratch_repo: Pat
     )
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert "Mercato scratch" in dashboard["data"]["scratch.json"]
+
+
+def test_promotion_to_prod_leaves_the_load_generator_behind(scratch_repo: Path) -> None:
+    images.set_tag(scratch_repo, "stg", "20260101-120000-abc1234")
+    assert model.LOAD_GENERATOR_IMAGE in images.images_path(scratch_repo, "stg").read_text()
+    images.promote(scratch_repo, "stg", "prod")
+    prod = images.images_path(scratch_repo, "prod").read_text()
+    assert "20260101-120000-abc1234" in prod
+    assert model.LOAD_GENERATOR_IMAGE not in prod

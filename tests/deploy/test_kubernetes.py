@@ -480,3 +480,60 @@ def test_the_prober_names_engines_that_exist_on_the_ports_they_serve(
             assert parts.hostname in services, address
             served = {p["port"] for p in services[parts.hostname]["spec"]["ports"]}
             assert parts.port in served, address
+
+
+# -- the load generator (dev and stg only) -----------------------------------------------
+
+
+def load_generator_objects(objects: list[Obj]) -> list[Obj]:
+    """Objects of the loadgenerator component, and any image reference to it."""
+    found = [o for o in objects if o["metadata"]["name"].startswith(model.LOAD_GENERATOR)]
+    found += [
+        workload
+        for workload, container in containers(objects)
+        if model.LOAD_GENERATOR_IMAGE in container["image"]
+    ]
+    return found
+
+
+def test_prod_has_no_load_generator(overlays: dict[str, list[Obj]]) -> None:
+    assert ENV_SETTINGS["prod"].load_generator is None
+    assert load_generator_objects(overlays["prod"]) == []
+    images = (K8S / "overlays" / "prod" / "images" / "kustomization.yaml").read_text()
+    assert model.LOAD_GENERATOR_IMAGE not in images
+
+
+@pytest.mark.parametrize("env", ["dev", "stg"])
+def test_the_load_generator_shops_at_the_gateway_from_its_config_map(
+    env: str, overlays: dict[str, list[Obj]]
+) -> None:
+    objects = overlays[env]
+    deployment = by_name(objects, "Deployment")[model.LOAD_GENERATOR]
+    (container,) = pod_spec(deployment)["containers"]
+    assert container["image"].rsplit(":", 1)[0].endswith(model.LOAD_GENERATOR_IMAGE)
+    script = " ".join(container["command"])
+    assert "exec mercato load" in script
+    for option, variable in (
+        ("--host", "MERCATO_LOAD_HOST"),
+        ("--users", "MERCATO_LOAD_USERS"),
+        ("--spawn-rate", "MERCATO_LOAD_SPAWN_RATE"),
+        ("--run-time", "MERCATO_LOAD_RUN_TIME"),
+    ):
+        assert f'{option} "${variable}"' in script
+    (source,) = container["envFrom"]
+    config = by_name(objects, "ConfigMap")[source["configMapRef"]["name"]]["data"]
+    wanted = ENV_SETTINGS[env].load_generator
+    assert wanted is not None
+    assert config == {"MERCATO_LOAD_HOST": "http://gateway:8080", **wanted.config()}
+    # The host is the gateway's in-cluster Service, on the port it serves.
+    gateway = by_name(objects, "Service")["gateway"]
+    assert gateway["spec"]["ports"][0]["port"] == 8080
+    # The one writable path is the report's: the root filesystem is read-only.
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts == {"/tmp"}
+    assert "--data-dir /tmp/" in script
+    # It reaches the gateway and nothing else; nothing reaches it.
+    policy = by_name(objects, "NetworkPolicy")[model.LOAD_GENERATOR]["spec"]
+    assert policy["ingress"] == []
+    assert peers_named(policy["egress"], "to", 8080) == {"gateway"}
+    assert len(policy["egress"]) == 1

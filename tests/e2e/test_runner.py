@@ -8,6 +8,7 @@ on the same data dir. Waits poll with generous deadlines: nothing here is timed.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -244,7 +245,52 @@ def test_a_subset_starts_only_what_it_needs_and_a_killed_runner_takes_its_childr
         shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
-def test_an_engine_that_dies_stops_the_platform() -> None:
+def _engine_running_again(running: RunningPlatform, name: str, old_pid: int) -> int | None:
+    """The engine's new pid once the runner has it running as another process."""
+    if running.process is not None and running.process.poll() is not None:
+        raise AssertionError(f"the runner exited:\n{running.output_tail()}")
+    state = running.state()
+    engine = state.engine(name) if state else None
+    if engine is None or engine.pid in (None, old_pid) or engine.state != "running":
+        return None
+    return engine.pid
+
+
+def test_an_engine_that_dies_is_started_again_and_the_services_keep_running() -> None:
+    data_dir = new_data_dir()
+    running = RunningPlatform(data_dir, free_offset(), services=["auth"]).start()
+    try:
+        state = running.wait_running()
+        nats, auth = state.engine("nats"), state.service("auth")
+        assert nats is not None
+        assert nats.pid is not None
+        assert auth is not None
+        killed = nats.pid
+        os.kill(killed, signal.SIGKILL)
+
+        eventually(
+            lambda: _engine_running_again(running, "nats", killed),
+            what="nats running again",
+            deadline=STOP_DEADLINE,
+        )
+        assert "nats exited" in running.output_tail(100)
+        after = running.state()
+        assert after is not None
+        assert after.state == "running"
+        auth_after = after.service("auth")
+        assert auth_after is not None
+        assert auth_after.pid == auth.pid  # the service was not restarted
+        eventually(
+            lambda: True if ready(running.url("auth")) else None,
+            what="auth ready with the new nats",
+        )
+        assert running.stop() == 0
+    finally:
+        running.kill()
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
+def test_an_engine_that_keeps_dying_stops_the_platform() -> None:
     data_dir = new_data_dir()
     running = RunningPlatform(data_dir, free_offset(), services=["auth"]).start()
     try:
@@ -252,11 +298,29 @@ def test_an_engine_that_dies_stops_the_platform() -> None:
         assert nats is not None
         assert nats.pid is not None
         children = running.descendants()
-        os.kill(nats.pid, signal.SIGKILL)
+        pid: int | None = nats.pid
         assert running.process is not None
+        # Each death within a minute of its start counts; the fifth in a row stops it all.
+        for _ in range(6):
+            assert pid is not None
+            children += [p for p in running.descendants() if p not in children]
+            os.kill(pid, signal.SIGKILL)
+
+            def again_or_gone(old: int = pid) -> int | None:
+                if running.process is not None and running.process.poll() is not None:
+                    return -1
+                with contextlib.suppress(AssertionError):  # it exited in between
+                    return _engine_running_again(running, "nats", old)
+                return -1
+
+            pid = eventually(
+                again_or_gone, what="nats running again, or the runner gone", deadline=STOP_DEADLINE
+            )
+            if pid == -1:
+                break
         assert running.process.wait(STOP_DEADLINE) == 1
         assert_gone(children, data_dir)
-        assert "nats exited" in running.output_tail(100)
+        assert "nats failed 5 times in a row" in running.output_tail(200)
         assert not statefile.state_path(data_dir).exists()
     finally:
         running.kill()

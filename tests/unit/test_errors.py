@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import sqlalchemy.exc
 
-from mercato.platform.errors import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
+from mercato.platform.errors import PROBLEM_BASE, PROBLEM_CONTENT_TYPE, database_is_unavailable
 from mercato.platform.logging import JsonFormatter
 from tests.chassis import LEAKY_ERROR_TEXT, captured_logs, gateway_settings, served, tiny_app
 
@@ -179,3 +180,29 @@ async def test_a_refused_body_keeps_its_request_id_and_its_access_line(client):
     assert assert_problem(response, 413)["request_id"] == "req-big"
     line = json.loads(logs.lines[-1])
     assert (line["status"], line["request_id"], line["path"]) == (413, "req-big", f"{ITEMS}/raw")
+
+
+class _DriverError(Exception):
+    def __init__(self, sqlstate: str | None) -> None:
+        super().__init__("driver error")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "unavailable"),
+    [
+        ("57P01", True),  # terminated by a shutdown
+        ("57P03", True),  # the database system is starting up
+        ("53300", True),  # too many connections
+        ("08006", True),  # connection failure
+        ("23505", False),  # a unique violation is the query's fault
+        ("42P01", False),  # so is a missing table
+        (None, False),
+    ],
+)
+def test_only_a_server_that_cannot_serve_now_is_unavailable(
+    sqlstate: str | None, unavailable: bool
+) -> None:
+    error = sqlalchemy.exc.DBAPIError("SELECT 1", None, _DriverError(sqlstate))
+
+    assert database_is_unavailable(error) is unavailable

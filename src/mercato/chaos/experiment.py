@@ -5,7 +5,8 @@ offset), the load is ``mercato load`` (a subprocess), and a probe of its own rea
 catalog through the gateway twice a second to time the outage and the recovery. Faults
 are signals to the processes the runner started, read from its state file: SIGKILL or
 SIGTERM to a service (the runner starts it again), SIGSTOP then SIGCONT to an engine
-(frozen: it holds its connections but answers nothing).
+(frozen: it holds its connections but answers nothing), SIGKILL to PostgreSQL (the runner
+starts it again, and it recovers from its write-ahead log).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from mercato.runner.admin import database_server
 PROBE_PATH = "/api/v1/products?limit=1"
 PROBE_INTERVAL_SECONDS = 0.5
 ENGINE_FAULTS = {"postgres-freeze": "postgres", "nats-down": "nats", "s3-down": "s3"}
+ENGINE_KILLS = {"postgres-restart": "postgres"}
+ENGINE_RESTART_TIMEOUT = 120.0
 Say = Callable[[str], None]
 
 
@@ -129,6 +132,7 @@ def experiment_names() -> list[str]:
         "kill-each",
         *(f"graceful-restart-{s}" for s in services),
         *ENGINE_FAULTS,
+        *ENGINE_KILLS,
     ]
 
 
@@ -228,6 +232,8 @@ async def _experiment(options: ChaosOptions, data_dir: Path, gateway: str, say: 
     fault_began = time.monotonic()
     result.injected = await _inject(options, data_dir, rng, say)
     fault_ended = time.monotonic()
+    if options.name in ENGINE_KILLS:  # the outage lasts as long as the restart took
+        result.fault_seconds = round(fault_ended - fault_began, 1)
     say(f"injected {result.injected}")
     await load.wait()
     load_ended = datetime.now(UTC)
@@ -292,6 +298,15 @@ async def _inject(options: ChaosOptions, data_dir: Path, rng: random.Random, say
         finally:
             os.kill(pid, signal.SIGCONT)
         return f"SIGSTOP {engine} for {options.fault_seconds:.0f} s, then SIGCONT"
+    if name in ENGINE_KILLS:
+        engine = ENGINE_KILLS[name]
+        pid = _pid(data_dir, engine, engine=True)
+        killed = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        await _engine_restarted(data_dir, engine, pid)
+        took = time.monotonic() - killed
+        say(f"{engine} runs again {took:.1f} s after SIGKILL")
+        return f"SIGKILL {engine}; the runner had it running again in {took:.1f} s"
     if name.startswith("graceful-restart-"):
         service = name.removeprefix("graceful-restart-")
         await _signal_service(data_dir, service, signal.SIGTERM)
@@ -321,6 +336,21 @@ async def _signal_service(data_dir: Path, service: str, sig: signal.Signals) -> 
             return
         await asyncio.sleep(0.2)
     raise ExperimentError(f"{service} was not ready again 120 s after {sig.name}")
+
+
+async def _engine_restarted(data_dir: Path, engine: str, pid: int) -> None:
+    """Waits until the runner has ``engine`` running again as a process other than ``pid``."""
+    deadline = time.monotonic() + ENGINE_RESTART_TIMEOUT
+    while time.monotonic() < deadline:
+        with contextlib.suppress(statefile.StateFileError):
+            state = statefile.read(data_dir)
+            entry = state.engine(engine) if state else None
+            if entry is not None and entry.pid not in (None, pid) and entry.state == "running":
+                return
+        await asyncio.sleep(0.1)
+    raise ExperimentError(
+        f"{engine} was not running again {ENGINE_RESTART_TIMEOUT:.0f} s after SIGKILL"
+    )
 
 
 def _pid(data_dir: Path, name: str, *, engine: bool = False) -> int:

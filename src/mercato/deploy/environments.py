@@ -23,6 +23,24 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class LoadGenerator:
+    """The shoppers the loadgenerator component keeps on the shop (``mercato load``)."""
+
+    users: int = 10
+    spawn_rate: float = 1.0
+    # One run, then the container exits and Kubernetes starts the next one (new customers).
+    run_time: str = "30m"
+
+    def config(self) -> dict[str, str]:
+        """The component's ConfigMap entries."""
+        return {
+            "MERCATO_LOAD_USERS": str(self.users),
+            "MERCATO_LOAD_SPAWN_RATE": f"{self.spawn_rate:g}",
+            "MERCATO_LOAD_RUN_TIME": self.run_time,
+        }
+
+
+@dataclass(frozen=True)
 class Environment:
     """One overlay: namespace, replicas, where secrets and databases come from, the edge."""
 
@@ -54,6 +72,8 @@ class Environment:
     # Share of traces kept, drawn once at the edge (docs/adr/0021: full tracing costs
     # ~40 % more CPU per request than metrics alone, 10 % sampling ~10 %).
     trace_sample_ratio: float = 1.0
+    # Shoppers run by the loadgenerator component; None: no load generator (prod).
+    load_generator: LoadGenerator | None = None
 
     @property
     def namespace(self) -> str:
@@ -112,7 +132,7 @@ PROD_RESOURCES = {
 }
 
 ENVIRONMENTS: dict[str, Environment] = {
-    "dev": Environment(name="dev", replicas=1, log_level="debug"),
+    "dev": Environment(name="dev", replicas=1, log_level="debug", load_generator=LoadGenerator()),
     "stg": Environment(
         name="stg",
         replicas=1,
@@ -122,6 +142,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         host="stg.shop.example.com",
         files_host="files.stg.shop.example.com",
         certificate_arn="arn:aws:acm:eu-central-1:000000000000:certificate/mercato-stg",
+        load_generator=LoadGenerator(),
     ),
     "prod": Environment(
         name="prod",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mercato.deploy import model, render
+from mercato.deploy import render
 from mercato.deploy.environments import ENVIRONMENTS
 from mercato.deploy.k8s.objects import ROOT
-from mercato.deploy.k8s.overlays import images_component, read_images
+from mercato.deploy.k8s.overlays import image_names, images_component, read_images
 
 PROMOTIONS = {("dev", "stg"), ("stg", "prod")}
 
@@ -31,11 +31,11 @@ def set_tag(repo: Path, env: str, tag: str, registry: str | None = None) -> Path
     """Every service of ``env`` at ``tag`` (and ``registry``, if given)."""
     current = read_images(repo, env) if images_path(repo, env).exists() else {}
     entries = {}
-    for service in model.services():
-        name = current.get(service.image, {}).get("newName", service.image)
+    for image in image_names(ENVIRONMENTS[env]):
+        name = current.get(image, {}).get("newName", image)
         if registry:
-            name = f"{registry.rstrip('/')}/{service.image}"
-        entries[service.image] = {"newName": name, "newTag": tag}
+            name = f"{registry.rstrip('/')}/{image}"
+        entries[image] = {"newName": name, "newTag": tag}
     return _write(repo, env, entries)
 
 

@@ -29,6 +29,10 @@ BUCKET_PREFIX: str = ServiceSettings.model_fields["s3_bucket_prefix"].default
 S3_REGION: str = ServiceSettings.model_fields["s3_region"].default  # MinIO's, and SeaweedFS's
 EVENT_PREFIX: str = ServiceSettings.model_fields["event_prefix"].default
 IMAGE_PREFIX = "mercato/"
+# The image of `mercato load` (deploy/docker/select_service.py), for the loadgenerator
+# component: built and promoted with the services' images.
+LOAD_GENERATOR = "loadgenerator"
+LOAD_GENERATOR_IMAGE = IMAGE_PREFIX + LOAD_GENERATOR
 # Engine images, pinned: the same in compose and in Kubernetes.
 NATS_IMAGE = "nats:2.10.24-alpine"
 MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z"

@@ -118,9 +118,18 @@ class TooManyRequests(DomainError):
 
 
 class ServiceUnavailable(DomainError):
-    """A dependency cannot be reached."""
+    """A dependency cannot be reached; the client may come back in ``retry_after`` seconds."""
 
     status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail, headers={"Retry-After": "1", **(headers or {})}, **extra)
 
 
 class GatewayTimeout(DomainError):
@@ -218,6 +227,25 @@ async def _database_unavailable(_: Request, exc: Exception) -> Response:
     )
 
 
+# SQLSTATE classes of a server that is going, restarting or full, not of a bad statement:
+# 08 connection exception, 53 insufficient resources (too many connections), 57 operator
+# intervention (57P01 terminated by a shutdown, 57P02 crash of another backend, 57P03 "the
+# database system is starting up" while it recovers after a crash).
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def database_is_unavailable(exc: BaseException) -> bool:
+    """True when a database error says the server cannot serve now, not that the query failed."""
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(state, str) and state[:2] in UNAVAILABLE_SQLSTATE_CLASSES
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    if database_is_unavailable(exc):
+        return await _database_unavailable(request, exc)
+    return await _unexpected_error(request, exc)
+
+
 # The problem document as OpenAPI describes it; inline, so every service's document and the
 # gateway's merge of them carry it without a shared component.
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -279,6 +307,8 @@ def install_error_handlers(app: FastAPI) -> None:
         TimeoutError,
     ):
         app.add_exception_handler(unavailable, _database_unavailable)
+    # Any other database error: 503 when the server is restarting or shutting down, else 500.
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

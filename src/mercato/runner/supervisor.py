@@ -43,6 +43,10 @@ from mercato.runner.secrets import load_or_create
 
 SERVICE_STOP_TIMEOUT = 25.0  # the chassis drains for 20 s (graceful_timeout_seconds)
 ENGINE_READY_TIMEOUT = 120.0
+# An embedded engine that dies is started again, with the services' backoff; after this
+# many failures in a row (deaths within plan.STABLE_AFTER_SECONDS of a start, or starts
+# that fail) the platform stops: the engine cannot run here (docs/adr/0041).
+ENGINE_FAILURES_IN_A_ROW = 5
 TICK_SECONDS = 0.25
 # While a service is let go and not ready yet: a refused connection costs next to nothing,
 # and every tick saved is a tick less before the platform is ready.
@@ -115,6 +119,9 @@ class ManagedEngine:
     port: int | None = None
     stop_signal: int = signal.SIGTERM
     stop_timeout: float = 10.0
+    restarts: int = 0
+    failures: int = 0  # deaths in a row, for the backoff and the crash-loop limit
+    started_at: float = 0.0
 
 
 class Runner:
@@ -135,6 +142,7 @@ class Runner:
         # Engines' leftover set-up (PostgreSQL's fsync after initdb): migrations may run
         # before it ends, a service is let go only after it (its data must be durable).
         self._after_ready: dict[str, asyncio.Task[None]] = {}
+        self._engine_restarts: dict[str, asyncio.Task[None]] = {}
         self._preloaded: asyncio.Task[None] | None = None
         # database -> "created", "at head" or "behind", found for all of them at once
         self._databases: asyncio.Task[dict[str, str]] | None = None
@@ -352,6 +360,7 @@ class Runner:
         began = time.monotonic()
         await asyncio.to_thread(engine.prepare)
         managed.process = engine.spawn(managed.log_path)
+        managed.started_at = time.monotonic()
         self._mark_engine(managed, "starting", f"pid {managed.process.pid}")
         deadline = time.monotonic() + ENGINE_READY_TIMEOUT
         while not await asyncio.to_thread(engine.is_ready):
@@ -371,6 +380,45 @@ class Runner:
         self._mark_engine(managed, "running", managed.url)
         self.say(f"{managed.name} is ready at {managed.url} ({time.monotonic() - began:.1f}s)")
         self._after_ready[managed.name] = asyncio.create_task(asyncio.to_thread(engine.after_ready))
+
+    async def restart_engine(self, managed: ManagedEngine, code: int) -> None:
+        """Starts a dead embedded engine again on its data and ports, with backoff.
+
+        Raises RunnerError once it has failed ENGINE_FAILURES_IN_A_ROW times in a row.
+        """
+        # It ran long enough to count as stable: this death starts a new count. (Starts
+        # that fail below never reset it, however long they took.)
+        if time.monotonic() - managed.started_at >= plan.STABLE_AFTER_SECONDS:
+            managed.failures = 0
+        while True:
+            managed.failures += 1
+            if managed.failures >= ENGINE_FAILURES_IN_A_ROW:
+                raise RunnerError(
+                    f"{managed.name} failed {ENGINE_FAILURES_IN_A_ROW} times in a row: the "
+                    f"platform cannot run without it; stopping everything "
+                    f"(see {managed.log_path})"
+                )
+            delay = plan.backoff_delay(managed.failures)
+            self._mark_engine(managed, "restarting", f"exit {code}")
+            self.say(
+                f"{managed.name} exited with status {code}; starting it again in {delay:.1f}s "
+                f"(see {managed.log_path})",
+                style="bold red",
+            )
+            await asyncio.sleep(delay)
+            # A killed PostgreSQL leaves backends behind for a moment, holding its shared
+            # memory: none may survive into the new server's start.
+            _kill_group(managed.process)
+            try:
+                await self._start_engine(managed)
+            except RunnerError as exc:
+                self.say(str(exc), style="bold red")
+                code = managed.process.returncode if managed.process else -1
+                code = -1 if code is None else code
+                continue
+            managed.restarts += 1
+            self.say(f"{managed.name} runs again (restart {managed.restarts})", style="yellow")
+            return
 
     async def _engine_ready(self, name: str) -> None:
         task = self._engine_tasks.get(name)
@@ -500,31 +548,55 @@ class Runner:
     # -- supervision --------------------------------------------------------
 
     async def _supervise(self) -> int:
-        """Restarts crashed services with backoff; returns 1 when an engine dies."""
-        async with probes.new_session() as session:
-            while True:
-                for managed in self.engines.values():
-                    if managed.process is None or managed.state != "running":
-                        continue
-                    code = managed.process.poll()
-                    if code is None:
-                        continue
-                    managed.state = "failed"
-                    self._save_state()
-                    if managed.essential:
-                        self.say(
-                            f"{managed.name} exited with status {code}: the platform cannot "
-                            f"run without it; stopping everything (see {managed.log_path})",
-                            style="bold red",
-                        )
+        """Restarts crashed services and engines with backoff; 1 when an engine cannot run."""
+        try:
+            async with probes.new_session() as session:
+                while True:
+                    if self._check_engines() is not None:
                         return 1
-                    self.say(f"{managed.name} exited with status {code}", style="yellow")
-                await self._check_services(session)
-                self._save_state()
-                starting = any(
-                    s.state in ("starting", "restarting") for s in self.services.values()
+                    await self._check_services(session)
+                    self._save_state()
+                    starting = any(
+                        s.state in ("starting", "restarting") for s in self.services.values()
+                    )
+                    await asyncio.sleep(STARTING_TICK_SECONDS if starting else TICK_SECONDS)
+        finally:
+            restarts = list(self._engine_restarts.values())
+            for task in restarts:
+                task.cancel()
+            await asyncio.gather(*restarts, return_exceptions=True)
+
+    def _check_engines(self) -> str | None:
+        """Starts dead embedded engines again; the name of one that cannot run, if any."""
+        for name, task in list(self._engine_restarts.items()):
+            if task.done():
+                del self._engine_restarts[name]
+                failure = task.exception()
+                if failure is not None:
+                    self.say(str(failure), style="bold red")
+                    return name
+        for managed in self.engines.values():
+            if managed.process is None or managed.state != "running":
+                continue
+            code = managed.process.poll()
+            if code is None:
+                continue
+            if managed.engine is not None:
+                self._engine_restarts[managed.name] = asyncio.create_task(
+                    self.restart_engine(managed, code)
                 )
-                await asyncio.sleep(STARTING_TICK_SECONDS if starting else TICK_SECONDS)
+                continue
+            managed.state = "failed"
+            self._save_state()
+            if managed.essential:
+                self.say(
+                    f"{managed.name} exited with status {code}: the platform cannot "
+                    f"run without it; stopping everything (see {managed.log_path})",
+                    style="bold red",
+                )
+                return managed.name
+            self.say(f"{managed.name} exited with status {code}", style="yellow")
+        return None
 
     async def _check_services(self, session: aiohttp.ClientSession) -> None:
         now = time.monotonic()
@@ -808,6 +880,13 @@ def _open_gate(process: subprocess.Popen[bytes] | None) -> bool:
     except (BrokenPipeError, OSError):
         return False
     return True
+
+
+def _kill_group(process: subprocess.Popen[bytes] | None) -> None:
+    """Kills what is left of a dead engine's process group (its leader is reaped)."""
+    if process is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _alive(process: subprocess.Popen[bytes] | None) -> bool:

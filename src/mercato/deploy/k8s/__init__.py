@@ -2,7 +2,8 @@
 
 One module per thing built: ``workloads`` (the base), ``network_policies``,
 ``monitoring``, ``tracing``, ``engines`` (NATS, MinIO, CloudNativePG), ``secrets``
-(External Secrets, RDS) and ``overlays``; ``objects`` is the vocabulary they share.
+(External Secrets, RDS), ``loadgenerator`` (``mercato load``, dev and stg) and
+``overlays``; ``objects`` is the vocabulary they share.
 """
 
 from __future__ import annotations
@@ -10,7 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from mercato.deploy.environments import ENVIRONMENTS
-from mercato.deploy.k8s import engines, monitoring, network_policies, overlays, secrets, tracing
+from mercato.deploy.k8s import (
+    engines,
+    loadgenerator,
+    monitoring,
+    network_policies,
+    overlays,
+    secrets,
+    tracing,
+)
 from mercato.deploy.k8s.objects import Files
 from mercato.deploy.k8s.workloads import base
 
@@ -27,6 +36,7 @@ def render(repo: Path) -> Files:
     files.update(engines.postgres())
     files.update(secrets.external_db())
     files.update(secrets.external_secrets())
+    files.update(loadgenerator.loadgenerator())
     for env in ENVIRONMENTS.values():
         files.update(overlays.overlay(env, repo))
     return files

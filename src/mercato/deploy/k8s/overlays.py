@@ -9,6 +9,7 @@ import yaml
 
 from mercato.deploy import model, tracing
 from mercato.deploy.environments import Environment
+from mercato.deploy.k8s import loadgenerator
 from mercato.deploy.k8s.engines import nats_config
 from mercato.deploy.k8s.objects import (
     NAME_LABEL,
@@ -173,15 +174,23 @@ def spread_patch(name: str) -> Obj:
     }
 
 
+def image_names(env: Environment) -> list[str]:
+    """The images the environment runs: every service's, and the load generator's if any."""
+    names = [service.image for service in model.services()]
+    if env.load_generator is not None:
+        names.append(model.LOAD_GENERATOR_IMAGE)
+    return names
+
+
 def images_component(env: Environment, existing: dict[str, Obj]) -> Obj:
     """The environment's image names and tags; tags set by the release pipeline survive."""
     entries = []
-    for service in model.services():
-        current = existing.get(service.image, {})
+    for image in image_names(env):
+        current = existing.get(image, {})
         entries.append(
             {
-                "name": service.image,
-                "newName": current.get("newName", service.image),
+                "name": image,
+                "newName": current.get("newName", image),
                 "newTag": str(current.get("newTag", INITIAL_TAG)),
             }
         )
@@ -325,6 +334,8 @@ def overlay(env: Environment, repo: Path) -> Files:
     ]
     if not env.s3_on_aws:
         components.append("../../components/minio")
+    if env.load_generator is not None:
+        components.append("../../components/loadgenerator")
     if env.in_cluster_database:
         components.append("../../components/postgres")
     else:
@@ -453,6 +464,7 @@ def overlay(env: Environment, repo: Path) -> Files:
                 "literals": ["MERCATO_TRUSTED_PROXY_HOPS=1"],
             }
         )
+    config_maps += loadgenerator.overlay_merge(env)
     if env.s3_on_aws:
         storage_patches, storage_objects, storage_merges = aws_object_storage(env)
         patches += storage_patches
