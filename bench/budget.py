@@ -80,9 +80,8 @@ P99_BUDGET_MS = 250.0
 COMPLETION_FLOOR = 0.95
 MAX_IN_FLIGHT = 512
 REQUEST_TIMEOUT = 5.0
-SHOPPERS = 48
+SHOPPERS = 32
 DOWNWARD = (0.6, 0.35, 0.2)  # fractions of the first step tried when even it is over
-REFRESH_POOL = 16  # refresh tokens rotate: each is used once, its successor goes back
 TOKEN_LIFETIME = timedelta(minutes=10)  # access tokens last 15; renew before
 
 # -- cgroups --------------------------------------------------------------------------
@@ -331,6 +330,7 @@ async def set_up(platform: Platform) -> Shop:
     shop.skus = [f"BENCH-{i:03d}" for i in range(len(product_ids))]
     shop.customer_ids = {s.email: _subject(s.token) for s in shoppers}
     await renew_tokens(shop, shoppers=False)
+    await _refresh_pool(shop)  # refresh tokens rotate: each is used once, its successor goes back
     return shop
 
 
@@ -411,9 +411,10 @@ def _login_call(shop: Shop) -> Call:
 
 
 async def _refresh_pool(shop: Shop) -> None:
+    """One refresh token per shopper, from logins made while auth was still uncapped."""
     async with aiohttp.ClientSession() as session:
         shop.refresh_tokens = []
-        for shopper in shop.shoppers[:REFRESH_POOL]:
+        for shopper in shop.shoppers:
             tokens = await _expect(
                 session,
                 "POST",
@@ -561,7 +562,7 @@ FAMILIES: tuple[Family, ...] = (
         _get("product", lambda s: f"/products/{random.choice(s.product_ids)}"),
     ),
     Family("auth-login", "auth", "POST /auth/login (argon2id)", _login_call),
-    Family("auth-refresh", "auth", "POST /auth/refresh", _refresh_call, _refresh_pool),
+    Family("auth-refresh", "auth", "POST /auth/refresh", _refresh_call),
     Family("auth-jwks", "auth", "GET /auth/jwks.json", _get("auth", lambda s: "/auth/jwks.json")),
     Family(
         "cart",
@@ -632,6 +633,11 @@ class Outcome:
     throttled: dict[str, int] = field(default_factory=dict)
 
     @property
+    def at_least(self) -> bool:
+        """True when no step broke the budget: the replica sustains more than measured."""
+        return bool(self.steps) and all(s.clean for s in self.steps)
+
+    @property
     def best(self) -> Step | None:
         """The highest clean step."""
         clean = [s for s in self.steps if s.clean]
@@ -651,6 +657,7 @@ class Outcome:
             "service": self.family.service,
             "route": self.family.route,
             "sustained_per_second": best.throughput if best else 0.0,
+            "at_least": self.at_least,
             "p50_ms": best.percentile(50) if best else None,
             "p99_ms": best.percentile(99) if best else None,
             "cpu_ms_per_request": self.cpu_ms,
@@ -788,7 +795,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.step_seconds, args.probe_seconds = 2.0, 1.5
-        args.fractions = [0.6, 0.8, 1.0, 1.2]
+        args.fractions = [0.6, 0.8, 1.0, 1.2, 1.5]
     else:
         args.fractions = [0.4, 0.6, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5]
     chosen = [f for f in FAMILIES if not args.families or f.name in args.families.split(",")]
@@ -860,7 +867,7 @@ def report(
                 o.family.service,
                 o.family.name,
                 o.family.route,
-                best.throughput if best else 0.0,
+                (">= " if o.at_least else "") + f"{best.throughput:.1f}" if best else "0",
                 best.percentile(50) if best else float("nan"),
                 best.percentile(99) if best else float("nan"),
                 o.cpu_ms,
