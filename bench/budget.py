@@ -141,12 +141,13 @@ class Cgroup:
                 stat[key] = int(value)
         return stat
 
-    def release(self, pids: Sequence[int]) -> None:
-        """Moves ``pids`` back to the parent groups (uncapped) and removes both groups."""
-        for pid in pids:
-            for parent in (self.cpu_parent, self.memory_parent):
-                with contextlib.suppress(OSError):
-                    (parent / "cgroup.procs").write_text(str(pid))
+    def release(self) -> None:
+        """Moves every process left in the groups back to the parents (uncapped), removes them."""
+        for group, parent in ((self.cpu, self.cpu_parent), (self.memory, self.memory_parent)):
+            with contextlib.suppress(OSError):
+                for pid in (group / "cgroup.procs").read_text().split():
+                    with contextlib.suppress(OSError):
+                        (parent / "cgroup.procs").write_text(pid)
         for path in (self.cpu, self.memory):
             for _ in range(20):
                 try:
@@ -776,9 +777,7 @@ def run_service(
         sampler.stopping.set()
         return outcomes
     finally:
-        child = platform.children.get(service)
-        pids = [child.pid] if child is not None and child.process.poll() is None else []
-        group.release(pids)
+        group.release()
 
 
 # -- main and report ---------------------------------------------------------------------
@@ -794,7 +793,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="also write bench/results/*.json")
     args = parser.parse_args()
     if args.quick:
-        args.step_seconds, args.probe_seconds = 2.0, 1.5
+        args.step_seconds, args.probe_seconds = 2.0, 1.0
         args.fractions = [0.6, 0.8, 1.0, 1.2, 1.5]
     else:
         args.fractions = [0.4, 0.6, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5]
