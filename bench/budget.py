@@ -743,7 +743,7 @@ async def measure(shop: Shop, family: Family, capped: Child, args: argparse.Name
                 elif not descending or rate <= 0.5:
                     break
             await asyncio.sleep(0.5)
-    await asyncio.sleep(1.0)  # let the last stragglers drain before the next family
+    await asyncio.sleep(0.5)  # let the last stragglers drain before the next family
     return Outcome(family, probe, steps)
 
 
@@ -794,7 +794,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.step_seconds, args.probe_seconds = 2.0, 1.0
-        args.fractions = [0.6, 0.8, 1.0, 1.2, 1.5]
+        args.fractions = [0.6, 0.85, 1.1, 1.4]
     else:
         args.fractions = [0.4, 0.6, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5]
     chosen = [f for f in FAMILIES if not args.families or f.name in args.families.split(",")]
