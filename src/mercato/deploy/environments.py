@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mercato.deploy import model
+from mercato.deploy import model, sizing
 
 BASELINE_REQUESTS = {"cpu": "125m", "memory": "128Mi"}
 BASELINE_LIMITS = {"cpu": "250m", "memory": "256Mi"}
@@ -68,6 +68,9 @@ class Environment:
     s3_bucket_prefix: str | None = None
     # Per-service resources that differ from the baseline (docs/adr/0012).
     resources: dict[str, Resources] = field(default_factory=dict)
+    # Per-service HPA targets and maxReplicas where autoscaling is on (docs/adr/0040);
+    # a service without one scales 70 % CPU / 80 % memory up to ``max_replicas``.
+    scaling: dict[str, sizing.Sizing] = field(default_factory=dict)
     log_level: str = "info"
     # Share of traces kept, drawn once at the edge (docs/adr/0021: full tracing costs
     # ~40 % more CPU per request than metrics alone, 10 % sampling ~10 %).
@@ -83,6 +86,19 @@ class Environment:
     def replicas_of(self, service: str) -> int:
         """Replicas of ``service`` (the HPA's minimum where autoscaling is on)."""
         return self.replicas_for.get(service, self.replicas)
+
+    def max_replicas_of(self, service: str) -> int:
+        """The HPA's maximum for ``service``."""
+        if service in self.scaling:
+            return self.scaling[service].max_replicas
+        return self.max_replicas
+
+    def hpa_targets_of(self, service: str) -> dict[str, int]:
+        """The HPA's average utilisation targets (% of the requests) for ``service``."""
+        if service in self.scaling:
+            scaling = self.scaling[service]
+            return {"cpu": scaling.cpu_target, "memory": scaling.memory_target}
+        return {"cpu": 70, "memory": 80}
 
     @property
     def s3_on_aws(self) -> bool:
@@ -119,16 +135,13 @@ class Environment:
         return f"arn:aws:iam::{self.account_id}:role/mercato-{self.name}-{service}"
 
 
-# Raised where the work is known to cost more than the baseline: auth hashes passwords
-# with argon2id (19 MiB and about one core-second per five hashes, two at a time) and the
-# gateway carries every request. Measure with bench/ and adjust here; docs/adr/0012.
+# Sized from what one seed replica (250m / 256 MiB) sustains per route family at
+# p99 <= 250 ms (bench/budget.py) and a traffic model of N checkouts/s: requests are the
+# steady CPU at the expected load, limits twice that (at least 250m), memory limits twice
+# the peak RSS; docs/deploy.md "Sizing", docs/adr/0040.
 PROD_RESOURCES = {
-    "gateway": Resources(
-        requests={"cpu": "250m", "memory": "192Mi"}, limits={"cpu": "500m", "memory": "384Mi"}
-    ),
-    "auth": Resources(
-        requests={"cpu": "250m", "memory": "192Mi"}, limits={"cpu": "500m", "memory": "384Mi"}
-    ),
+    service: Resources(requests=scaled.requests, limits=scaled.limits)
+    for service, scaled in sizing.SIZING.items()
 }
 
 ENVIRONMENTS: dict[str, Environment] = {
@@ -156,6 +169,7 @@ ENVIRONMENTS: dict[str, Environment] = {
         certificate_arn="arn:aws:acm:eu-central-1:000000000000:certificate/mercato-prod",
         object_storage="aws",
         resources=PROD_RESOURCES,
+        scaling=sizing.SIZING,
         trace_sample_ratio=0.1,
     ),
 }

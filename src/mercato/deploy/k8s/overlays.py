@@ -113,7 +113,7 @@ def autoscaling(env: Environment) -> list[Obj]:
                 "spec": {
                     "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
                     "minReplicas": env.replicas_of(name),
-                    "maxReplicas": env.max_replicas,
+                    "maxReplicas": env.max_replicas_of(name),
                     "metrics": [
                         {
                             "type": "Resource",
@@ -122,7 +122,7 @@ def autoscaling(env: Environment) -> list[Obj]:
                                 "target": {"type": "Utilization", "averageUtilization": target},
                             },
                         }
-                        for resource, target in (("cpu", 70), ("memory", 80))
+                        for resource, target in env.hpa_targets_of(name).items()
                     ],
                     "behavior": {
                         # Scale up fast on a burst; scale down slowly so load spikes do not flap.
