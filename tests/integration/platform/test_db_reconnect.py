@@ -12,12 +12,12 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event, literal_column, select, text
+from sqlalchemy import Integer, bindparam, event, literal_column, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.util import await_
 
-from mercato.platform.db import Database, new_metadata
+from mercato.platform.db import Database, Prepared, new_metadata
 from tests.conftest import Databases
 
 
@@ -202,3 +202,45 @@ async def test_the_reader_exists_only_inside_the_block(database):
     reader = database.reader()
     with pytest.raises(RuntimeError, match="not open"):
         await reader.execute(select(literal_column("1")))
+
+
+PID_AND_VALUE = Prepared(
+    select(literal_column("pg_backend_pid()").label("pid"), bindparam("value", type_=Integer))
+)
+
+
+async def test_a_prepared_read_runs_with_its_parameters_by_name(database):
+    async with database.reader() as reader:
+        (row,) = await reader.fetch(PID_AND_VALUE, {"value": 7})
+    assert row[1] == 7
+
+
+async def test_a_first_prepared_read_on_a_connection_that_died_runs_again_on_a_new_one(
+    database, admin
+):
+    async with database.reader() as reader:
+        await reader.fetch(PID_AND_VALUE, {"value": 1})
+    killed = kill_once_on_checkout(database, admin)
+
+    async with database.reader() as reader:
+        (row,) = await reader.fetch(PID_AND_VALUE, {"value": 2})
+        (again,) = await reader.fetch(PID_AND_VALUE, {"value": 3})
+
+    assert killed
+    assert row["pid"] != killed[0]
+    assert again["pid"] == row["pid"]
+
+
+async def test_a_prepared_read_after_all_backends_were_terminated_succeeds(database, admin):
+    async with database.reader() as reader:
+        await reader.fetch(PID_AND_VALUE, {"value": 1})
+    assert await terminate_others(admin) >= 1
+    await asyncio.sleep(0)
+    async with database.reader() as reader:
+        (row,) = await reader.fetch(PID_AND_VALUE, {"value": 2})
+    assert row[1] == 2
+
+
+def test_only_a_select_is_prepared():
+    with pytest.raises(TypeError, match="SELECT"):
+        Prepared(text("DELETE FROM notes"))
