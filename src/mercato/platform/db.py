@@ -205,7 +205,7 @@ class Prepared:
     as Python objects, uuids as ``uuid.UUID`` instances).
     """
 
-    __slots__ = ("names", "sql")
+    __slots__ = ("defaults", "names", "sql")
 
     def __init__(self, statement: ClauseElement) -> None:
         if not getattr(statement, "is_select", False):
@@ -214,10 +214,13 @@ class Prepared:
         self.sql: str = compiled.string
         # The order of the $n placeholders (each name once, however often it occurs).
         self.names: tuple[str, ...] = tuple(getattr(compiled, "positiontup", None) or ())
+        # Values bound when the statement was built (``literal()``, ``== "ready"``).
+        self.defaults: dict[str, Any] = dict(compiled.params)
 
     def arguments(self, values: Mapping[str, Any]) -> list[Any]:
         """The positional arguments of the statement, from its parameters by name."""
-        return [values[name] for name in self.names]
+        defaults = self.defaults
+        return [values[name] if name in values else defaults[name] for name in self.names]
 
 
 _ASYNCPG_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
