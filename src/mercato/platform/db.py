@@ -97,8 +97,13 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             poolclass=_timed_pool(metrics, pool_size + max_overflow),
-            pool_size=pool_size,
-            max_overflow=max_overflow,
+            # Opened as needed up to ``pool_size + max_overflow`` and all kept: a pool that
+            # closes its overflow connections on return opens one (TCP, TLS attempt,
+            # startup, type introspection, statements prepared again) for every request
+            # beyond the ``pool_size``-th concurrent one, ~10 % of a product read at 8
+            # concurrent requests (docs/BENCHMARKS.md "Catalog browse", ADR 0037).
+            pool_size=pool_size + max_overflow,
+            max_overflow=0,
             pool_timeout=pool_timeout,
             # No pre-ping: see the module's docstring. Recycling bounds a connection's age
             # (server-side idle timeouts, load balancers that forget quiet flows).
