@@ -11,6 +11,7 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from mercato.contracts.product import ProductPublic
 from mercato.platform.pagination import Page
@@ -122,3 +123,31 @@ async def test_a_picture_upload_in_flight_leaves_the_answer_as_it_was(shop):
     during = await product.client.get(url)
     assert during.content == PRODUCT.dump_json(PRODUCT.validate_json(during.content))
     assert during.json() == before
+
+
+async def test_reads_and_writes_after_the_database_dropped_every_connection_succeed(shop):
+    product, root = shop
+    created = await uploaded_product(product, root)
+    url = f"{PRODUCTS}/{created['id']}"
+    assert (await product.client.get(url)).status_code == 200
+    assert (await product.client.get(PRODUCTS)).status_code == 200
+    database = product.app.state.platform.database
+    # What a PostgreSQL restart does to the pool: every backend goes, the service stays.
+    async with database.engine.connect() as conn:
+        others = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) "
+                    "FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        ).scalar_one()
+        with pytest.raises(DBAPIError):  # and this one, last
+            await conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+    assert others >= 1
+
+    assert (await product.client.get(url)).status_code == 200
+    assert (await product.client.get(PRODUCTS)).status_code == 200
+    renamed = await product.client.patch(url, json={"name": "Lamp 2"}, headers=root)
+    assert renamed.status_code == 200, renamed.text
