@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, SessionTransactionOrigin
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from sqlalchemy.sql import ClauseElement, Executable
 
@@ -181,7 +181,8 @@ class _RetryingSession(Session):
 def _retry_first_statement_on_dead_connection(state: ORMExecuteState) -> Any:
     """Runs the session's first statement again on a new connection if the pooled one died.
 
-    Only the first statement, and only with nothing pending to flush: no statement of the
+    Only the first statement, only with nothing pending to flush, and only in the
+    transaction the session began by itself (a unit of work's): no statement of the
     session has run, so its transaction held nothing, and the server rolled back whatever
     the dead connection had begun. A later statement's failure reaches the caller.
     """
@@ -190,6 +191,11 @@ def _retry_first_statement_on_dead_connection(state: ORMExecuteState) -> Any:
         return None
     session.info[_STATEMENT_RAN] = True
     if session.new or session.dirty or session.deleted:
+        return None
+    transaction = session.get_transaction()
+    if transaction is not None and transaction.origin is not SessionTransactionOrigin.AUTOBEGIN:
+        # An explicit ``session.begin()`` block cannot go on in a new transaction: the
+        # error reaches its caller (the relay and consumer loops try again on their own).
         return None
     try:
         return state.invoke_statement()

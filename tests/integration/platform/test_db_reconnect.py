@@ -244,3 +244,20 @@ async def test_a_prepared_read_after_all_backends_were_terminated_succeeds(datab
 def test_only_a_select_is_prepared():
     with pytest.raises(TypeError, match="SELECT"):
         Prepared(text("DELETE FROM notes"))
+
+
+async def test_an_explicit_transaction_whose_connection_died_fails_and_the_next_succeeds(
+    database, admin
+):
+    await backend_pid(database)
+    killed = kill_once_on_checkout(database, admin)
+
+    with pytest.raises(DBAPIError) as failure:
+        async with database.sessionmaker() as session, session.begin():
+            await session.execute(text("INSERT INTO notes (body) VALUES ('lost')"))
+    assert killed
+    assert failure.value.connection_invalidated
+
+    async with database.sessionmaker() as session, session.begin():
+        await session.execute(text("INSERT INTO notes (body) VALUES ('next')"))
+    assert await notes(admin) == ["next"]
