@@ -4,6 +4,12 @@ Each service owns one database. Its models subclass a declarative base made by
 :func:`declarative_base`, which also carries the event tables (outbox, inbox, dead
 letters: :mod:`mercato.platform.envelope`), so a use case writes its change and its
 events in one transaction.
+
+A pooled connection is not pinged on checkout (a round trip per request): one the server
+closed is replaced when the pool hands it out (asyncpg sees the server hang up), and the
+first statement of a unit of work that fails because its connection died is run once more
+on a fresh one (nothing of the unit has run yet, so nothing can be repeated). Reads that
+need neither a transaction nor a write use :meth:`Database.reader` (ADR 0037).
 """
 
 from __future__ import annotations
@@ -11,23 +17,28 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
+import asyncpg
 import orjson
 from opentelemetry.trace import SpanKind
-from sqlalchemy import MetaData, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import MetaData, event, text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.engine import CursorResult, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, SessionTransactionOrigin
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.sql import ClauseElement, Executable
 
 from mercato.platform.context import current_request_id, user_id_var
 from mercato.platform.envelope import EventPayload, event_tables, seal
@@ -86,11 +97,17 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             poolclass=_timed_pool(metrics, pool_size + max_overflow),
-            pool_size=pool_size,
-            max_overflow=max_overflow,
+            # Opened as needed up to ``pool_size + max_overflow`` and all kept: a pool that
+            # closes its overflow connections on return opens one (TCP, TLS attempt,
+            # startup, type introspection, statements prepared again) for every request
+            # beyond the ``pool_size``-th concurrent one, ~10 % of a product read at 8
+            # concurrent requests (docs/BENCHMARKS.md "Catalog browse", ADR 0037).
+            pool_size=pool_size + max_overflow,
+            max_overflow=0,
             pool_timeout=pool_timeout,
-            pool_pre_ping=True,
-            pool_recycle=1800,
+            # No pre-ping: see the module's docstring. Recycling bounds a connection's age
+            # (server-side idle timeouts, load balancers that forget quiet flows).
+            pool_recycle=POOL_RECYCLE_SECONDS,
             echo=echo,
             # asyncpg's own bounds: on a statement, and on opening a connection.
             connect_args=(
@@ -99,7 +116,12 @@ class Database:
                 else {}
             ),
         )
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.engine.sync_engine, "checkout", _refuse_closed_connection)
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=_RetryingSession
+        )
+        # The same pool, its connections in autocommit while a reader holds them.
+        self.read_engine: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.tracer = tracing.tracer
         if tracing.enabled:
             trace_statements(self.engine.sync_engine, tracing.tracer)
@@ -117,6 +139,183 @@ class Database:
     def unit_of_work(self) -> UnitOfWork:
         """A new, not yet started, unit of work."""
         return UnitOfWork(self)
+
+    def reader(self) -> Reader:
+        """A new, not yet started, read-only unit: no BEGIN, no ROLLBACK (see :class:`Reader`)."""
+        return Reader(self)
+
+
+POOL_RECYCLE_SECONDS = 1800
+
+
+def _refuse_closed_connection(
+    dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any
+) -> None:
+    """Makes the pool replace a connection the server has closed (no round trip).
+
+    asyncpg notices the server hanging up (a restart, ``pg_terminate_backend``, an idle
+    timeout) as soon as the event loop reads the socket, which it does while the
+    connection sits in the pool; raising DisconnectionError here makes the pool drop it
+    and check out another (a new one if need be).
+    """
+    driver = record.driver_connection
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
+
+
+_STATEMENT_RAN = "mercato.statement_ran"
+# What asyncpg raises on a connection the server closed.
+_DISCONNECTS: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+)
+
+
+class _RetryingSession(Session):
+    """A session whose first statement runs once more if its connection turns out dead."""
+
+
+@event.listens_for(_RetryingSession, "do_orm_execute")
+def _retry_first_statement_on_dead_connection(state: ORMExecuteState) -> Any:
+    """Runs the session's first statement again on a new connection if the pooled one died.
+
+    Only the first statement, only with nothing pending to flush, and only in the
+    transaction the session began by itself (a unit of work's): no statement of the
+    session has run, so its transaction held nothing, and the server rolled back whatever
+    the dead connection had begun. A later statement's failure reaches the caller.
+    """
+    session = state.session
+    if session.info.get(_STATEMENT_RAN):
+        return None
+    session.info[_STATEMENT_RAN] = True
+    if session.new or session.dirty or session.deleted:
+        return None
+    transaction = session.get_transaction()
+    if transaction is not None and transaction.origin is not SessionTransactionOrigin.AUTOBEGIN:
+        # An explicit ``session.begin()`` block cannot go on in a new transaction: the
+        # error reaches its caller (the relay and consumer loops try again on their own).
+        return None
+    try:
+        return state.invoke_statement()
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+    session.rollback()
+    return state.invoke_statement()
+
+
+class Prepared:
+    """A SELECT compiled once for asyncpg, run by :meth:`Reader.fetch` (no SQLAlchemy per call).
+
+    For the hottest reads: building, compiling and processing a statement through
+    SQLAlchemy costs more CPU than PostgreSQL spends answering it. The statement's bound
+    parameters (``bindparam("name")``) are given by name to :meth:`Reader.fetch`; rows
+    come back as asyncpg records, their values as asyncpg decodes them (json and jsonb
+    as Python objects, uuids as ``uuid.UUID`` instances).
+    """
+
+    __slots__ = ("defaults", "names", "sql")
+
+    def __init__(self, statement: ClauseElement) -> None:
+        if not getattr(statement, "is_select", False):
+            raise TypeError("a reader runs SELECT statements only")
+        compiled = statement.compile(dialect=_ASYNCPG_DIALECT)
+        self.sql: str = compiled.string
+        # The order of the $n placeholders (each name once, however often it occurs).
+        self.names: tuple[str, ...] = tuple(getattr(compiled, "positiontup", None) or ())
+        # Values bound when the statement was built (``literal()``, ``== "ready"``).
+        self.defaults: dict[str, Any] = dict(compiled.params)
+
+    def arguments(self, values: Mapping[str, Any]) -> list[Any]:
+        """The positional arguments of the statement, from its parameters by name."""
+        defaults = self.defaults
+        return [values[name] if name in values else defaults[name] for name in self.names]
+
+
+_ASYNCPG_DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
+
+
+class Reader:
+    """A read-only unit of work without a transaction: ``async with database.reader() as r``.
+
+    Its statements run on a pooled connection in autocommit, so a read costs its own round
+    trip and no BEGIN or ROLLBACK. Each statement sees its own snapshot: use it for what
+    one statement answers (several statements are not consistent with each other), and
+    only for reads (it refuses anything but a SELECT). asyncpg's bound on a statement (the
+    settings' ``db_command_timeout_seconds``) holds as in a unit of work, and a first
+    statement that finds its connection dead runs once more on a fresh one.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._engine = database.read_engine
+        self._connection: AsyncConnection | None = None
+        self._ran = False
+
+    async def __aenter__(self) -> Self:
+        self._connection = await self._engine.connect()
+        self._ran = False
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await asyncio.shield(connection.close())
+
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> CursorResult[Any]:
+        """Runs the SELECT ``statement``; its rows, fetched."""
+        connection = self._connection
+        if connection is None:
+            raise RuntimeError("the reader is not open: use 'async with database.reader():'")
+        if not getattr(statement, "is_select", False):
+            raise TypeError("a reader runs SELECT statements only")
+        if self._ran:
+            return await connection.execute(statement, parameters)
+        self._ran = True
+        try:
+            return await connection.execute(statement, parameters)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        # The dead connection is invalidated; rolling back the (empty) transaction lets
+        # the connection reconnect from the pool on the next statement.
+        await connection.rollback()
+        return await connection.execute(statement, parameters)
+
+    async def fetch(self, prepared: Prepared, values: Mapping[str, Any]) -> list[Any]:
+        """Runs ``prepared`` with its parameters ``values`` straight on asyncpg; its records.
+
+        asyncpg prepares the statement once per connection (its statement cache) and binds
+        the arguments in binary; the command timeout is the connection's, as for
+        :meth:`execute`.
+        """
+        connection = self._connection
+        if connection is None:
+            raise RuntimeError("the reader is not open: use 'async with database.reader():'")
+        arguments = prepared.arguments(values)
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        if self._ran:
+            return list(await driver.fetch(prepared.sql, *arguments))
+        self._ran = True
+        try:
+            return list(await driver.fetch(prepared.sql, *arguments))
+        except _DISCONNECTS:
+            if not driver.is_closed():
+                raise
+        await connection.invalidate()
+        await connection.rollback()
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        return list(await driver.fetch(prepared.sql, *arguments))
 
 
 def _timed_pool(metrics: Metrics | None, capacity: int) -> type[AsyncAdaptedQueuePool]:

@@ -212,6 +212,23 @@ async def test_concurrent_units_of_work_beyond_the_pool_wait_their_turn(database
     assert sample(metrics, "mercato_db_pool_in_use") == 0
 
 
+async def test_connections_beyond_the_pool_size_stay_open_for_the_next_requests(database):
+    async def backends_of_concurrent_units() -> set[int]:
+        together = asyncio.Barrier(3)  # the fixture's pool: 2 + 1 overflow
+
+        async def backend() -> int:
+            async with database.unit_of_work() as uow:
+                pid = await uow.session.scalar(text("SELECT pg_backend_pid()"))
+                await together.wait()  # all three connections checked out at once
+                return int(pid)
+
+        return set(await asyncio.gather(*(backend() for _ in range(3))))
+
+    first = await backends_of_concurrent_units()
+    assert len(first) == 3
+    assert await backends_of_concurrent_units() == first
+
+
 async def test_an_unreachable_database_fails_the_check(databases):
     closed = make_url(databases.server_url).set(port=free_port(), database="nothing")
     database = Database(

@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = Catalog(
         settings=settings,
         unit_of_work=platform.database.unit_of_work,
+        reader=platform.database.reader,
         store=platform.store,
         bucket=platform.bucket("product-images"),
     )

@@ -5,24 +5,30 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     REAL,
+    BigInteger,
     ColumnElement,
+    Integer,
     Select,
+    String,
+    bindparam,
     func,
-    literal,
     literal_column,
+    null,
     select,
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
-from mercato.services.product.models import Category, Product, ReviewRating
+from mercato.platform.db import Prepared, Reader
+from mercato.services.product.models import Category, Product, ProductImage, ReviewRating
 from mercato.services.product.schemas import ProductSort
 
 SEARCH_CONFIG = "english"
@@ -102,36 +108,135 @@ async def insert_product_unless_sku_taken(
     )
 
 
-def _search_query(q: str) -> ColumnElement[Any]:
+def _search_query(q: Any) -> ColumnElement[Any]:
     return func.websearch_to_tsquery(literal_column(f"'{SEARCH_CONFIG}'::regconfig"), q)
 
 
-def listing_statement(listing: Listing, *, limit: int, after: list[Any] | None) -> Select[Any]:
-    """The listing query: active products matching ``listing``, keyset-paged after ``after``.
+# The category a product is on, joined as an alias: the slug filter's subquery reads
+# ``categories`` too and must not be correlated to the join.
+_shelf = aliased(Category, name="shelf")
+_picture = aliased(ProductImage, name="picture")
 
-    Every order is a keyset on (sort key, id) that an index on ``products`` serves (see
-    the model); the full-text filter is served by the GIN index on ``search``.
-    """
-    rank: ColumnElement[Any] = literal(None)
-    query = select(Product).where(Product.active)
-    if listing.q is not None:
-        tsquery = _search_query(listing.q)
+
+def _pictures(*, ready_only: bool) -> ColumnElement[Any]:
+    """The product's pictures, oldest first, as a JSON array of [id, key, content type, status]."""
+    query = select(
+        func.coalesce(
+            func.json_agg(
+                aggregate_order_by(
+                    func.json_build_array(
+                        _picture.id, _picture.key, _picture.content_type, _picture.status
+                    ),
+                    _picture.created_at,
+                    _picture.id,
+                )
+            ),
+            literal_column("'[]'::json"),
+        )
+    ).where(_picture.product_id == Product.id)
+    if ready_only:
+        query = query.where(_picture.status == "ready")
+    return query.scalar_subquery()
+
+
+def _product_columns(*, ready_only: bool) -> tuple[ColumnElement[Any], ...]:
+    """A product's answer in one row: :data:`ROW` names the columns in order."""
+    return (
+        Product.id,
+        Product.sku,
+        Product.name,
+        Product.description,
+        Product.price_amount,
+        Product.currency,
+        Product.attributes,
+        Product.active,
+        Product.rating_count,
+        Product.rating_sum,
+        Product.created_at,
+        Product.updated_at,
+        _shelf.id.label("category_id"),
+        _shelf.slug.label("category_slug"),
+        _shelf.name.label("category_name"),
+        _pictures(ready_only=ready_only).label("pictures"),
+    )
+
+
+# The columns of a product row (a listing's adds ``rank``).
+ROW = (
+    "id",
+    "sku",
+    "name",
+    "description",
+    "price_amount",
+    "currency",
+    "attributes",
+    "active",
+    "rating_count",
+    "rating_sum",
+    "created_at",
+    "updated_at",
+    "category_id",
+    "category_slug",
+    "category_name",
+    "pictures",
+)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What decides the text of a listing query (the values are its parameters)."""
+
+    sort: ProductSort
+    q: bool
+    category_id: bool
+    category_slug: bool
+    min_price: bool
+    max_price: bool
+    after: bool
+
+
+_KEY_TYPES: dict[ProductSort, Any] = {
+    ProductSort.relevance: REAL(),
+    ProductSort.newest: Product.created_at.type,
+    ProductSort.price_asc: Product.price_amount.type,
+    ProductSort.price_desc: Product.price_amount.type,
+    ProductSort.name: Product.name.type,
+}
+
+
+def _effective_sort(listing: Listing) -> ProductSort:
+    if listing.sort is ProductSort.relevance and listing.q is None:
+        return ProductSort.newest
+    return listing.sort
+
+
+def _shape_statement(shape: _Shape) -> Select[Any]:
+    """The listing query of ``shape``, its values left as named parameters."""
+    rank: ColumnElement[Any] = null()
+    query = (
+        select(*_product_columns(ready_only=True))
+        .select_from(Product)
+        .outerjoin(_shelf, Product.category_id == _shelf.id)
+        .where(Product.active)
+    )
+    if shape.q:
+        tsquery = _search_query(bindparam("q", type_=String))
         query = query.where(Product.search.bool_op("@@")(tsquery))
         rank = func.ts_rank(Product.search, tsquery, type_=REAL)
-    if listing.category_id is not None:
-        query = query.where(Product.category_id == listing.category_id)
-    if listing.category_slug is not None:
+    if shape.category_id:
+        query = query.where(Product.category_id == bindparam("category_id", type_=UUID))
+    if shape.category_slug:
         # Resolved inside the query (an InitPlan): one round trip, and still an index scan.
-        by_slug = select(Category.id).where(Category.slug == listing.category_slug)
+        by_slug = select(Category.id).where(
+            Category.slug == bindparam("category_slug", type_=String)
+        )
         query = query.where(Product.category_id == by_slug.scalar_subquery())
-    if listing.min_price is not None:
-        query = query.where(Product.price_amount >= listing.min_price)
-    if listing.max_price is not None:
-        query = query.where(Product.price_amount <= listing.max_price)
+    if shape.min_price:
+        query = query.where(Product.price_amount >= bindparam("min_price", type_=BigInteger))
+    if shape.max_price:
+        query = query.where(Product.price_amount <= bindparam("max_price", type_=BigInteger))
 
-    sort = listing.sort
-    if sort is ProductSort.relevance and listing.q is None:
-        sort = ProductSort.newest
+    sort = shape.sort
     key: tuple[ColumnElement[Any], ...]
     descending = sort in (ProductSort.newest, ProductSort.price_desc, ProductSort.relevance)
     if sort is ProductSort.relevance:
@@ -142,20 +247,83 @@ def listing_statement(listing: Listing, *, limit: int, after: list[Any] | None) 
         key = (Product.price_amount, Product.id)
     else:
         key = (Product.name, Product.id)
-    if after is not None:
+    if shape.after:
         position = tuple_(*key)
-        boundary = tuple_(*(literal(v, k.type) for v, k in zip(after, key, strict=True)))
+        boundary = tuple_(
+            bindparam("after_key", type_=_KEY_TYPES[sort]), bindparam("after_id", type_=UUID)
+        )
         query = query.where(position < boundary if descending else position > boundary)
     order = [k.desc() for k in key] if descending else list(key)
-    return query.add_columns(rank.label("rank")).order_by(*order).limit(limit)
+    return (
+        query.add_columns(rank.label("rank"))
+        .order_by(*order)
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+def _shape_and_values(
+    listing: Listing, *, limit: int, after: list[Any] | None
+) -> tuple[_Shape, dict[str, Any]]:
+    shape = _Shape(
+        sort=_effective_sort(listing),
+        q=listing.q is not None,
+        category_id=listing.category_id is not None,
+        category_slug=listing.category_slug is not None,
+        min_price=listing.min_price is not None,
+        max_price=listing.max_price is not None,
+        after=after is not None,
+    )
+    values: dict[str, Any] = {
+        "q": listing.q,
+        "category_id": listing.category_id,
+        "category_slug": listing.category_slug,
+        "min_price": listing.min_price,
+        "max_price": listing.max_price,
+        "limit": limit,
+    }
+    if after is not None:
+        values["after_key"], values["after_id"] = after
+    return shape, values
+
+
+def listing_statement(listing: Listing, *, limit: int, after: list[Any] | None) -> Select[Any]:
+    """The listing query: active products matching ``listing``, keyset-paged after ``after``.
+
+    Every order is a keyset on (sort key, id) that an index on ``products`` serves (see
+    the model); the full-text filter is served by the GIN index on ``search``. Each row
+    is a product's answer (:data:`ROW`), then its search rank.
+    """
+    shape, values = _shape_and_values(listing, limit=limit, after=after)
+    statement = _shape_statement(shape)
+    used = {name: value for name, value in values.items() if name in _prepared(shape).names}
+    return statement.params(**used)
+
+
+@lru_cache(maxsize=512)
+def _prepared(shape: _Shape) -> Prepared:
+    return Prepared(_shape_statement(shape))
 
 
 async def products_page(
-    session: AsyncSession, listing: Listing, *, limit: int, after: list[Any] | None
-) -> list[tuple[Product, float | None]]:
-    """Active products of the listing with their search rank, ``limit`` at most."""
-    rows = await session.execute(listing_statement(listing, limit=limit, after=after))
-    return [(row[0], row[1]) for row in rows.all()]
+    reader: Reader, listing: Listing, *, limit: int, after: list[Any] | None
+) -> list[Any]:
+    """Active products of the listing, ``limit`` at most: rows of :data:`ROW` plus ``rank``."""
+    shape, values = _shape_and_values(listing, limit=limit, after=after)
+    return await reader.fetch(_prepared(shape), values)
+
+
+_PRODUCT_ROW = Prepared(
+    select(*_product_columns(ready_only=False))
+    .select_from(Product)
+    .outerjoin(_shelf, Product.category_id == _shelf.id)
+    .where(Product.id == bindparam("product_id", type_=UUID))
+)
+
+
+async def product_row(reader: Reader, product_id: uuid.UUID) -> Any | None:
+    """The product ``product_id`` as a row of :data:`ROW` (every picture, with its status)."""
+    rows = await reader.fetch(_PRODUCT_ROW, {"product_id": product_id})
+    return rows[0] if rows else None
 
 
 async def remember_review(

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+import orjson
+from fastapi import APIRouter, Query, Response, status
+from pydantic import TypeAdapter
 
 from mercato.catalog import API_PREFIX
 from mercato.platform.deps import Provided
 from mercato.platform.errors import ValidationFailed
-from mercato.platform.pagination import Page, PageRequestDep, page_of
+from mercato.platform.pagination import Page, PageRequestDep, encode_cursor, page_of
 from mercato.platform.schemas import MAX_AMOUNT
 from mercato.platform.security import AdminUser
 from mercato.services.product.repository import Listing
@@ -27,7 +29,7 @@ from mercato.services.product.schemas import (
     ProductUpdate,
     RatingPublic,
 )
-from mercato.services.product.service import Catalog, Listed, ProductView
+from mercato.services.product.service import Catalog, ProductView
 
 router = APIRouter(prefix=API_PREFIX, tags=["product"])
 
@@ -73,7 +75,25 @@ async def create_category(
 # -- products -----------------------------------------------------------------
 
 
-@router.get("/products")
+def _json(body: Any, schema: TypeAdapter[Any]) -> Response:
+    """``body``, already in the shape of ``schema``, as the JSON pydantic would write for it.
+
+    The hot reads build their answer as plain data (no models to build, validate and
+    dump: ADR 0037); tests check the bytes against the schema's own serialiser. A value
+    orjson cannot write (an integer beyond 64 bits in ``attributes``) goes through it.
+    """
+    try:
+        content = orjson.dumps(body, option=orjson.OPT_UTC_Z)
+    except orjson.JSONEncodeError:
+        content = schema.dump_json(schema.validate_python(body))
+    return Response(content, media_type="application/json")
+
+
+_PAGE = TypeAdapter(Page[ProductPublic])
+_PRODUCT = TypeAdapter(ProductPublic)
+
+
+@router.get("/products", response_model=Page[ProductPublic])
 async def list_products(
     page: PageRequestDep,
     catalog: Provided[Catalog],
@@ -82,7 +102,7 @@ async def list_products(
     min_price: Annotated[int | None, Query(ge=0, le=MAX_AMOUNT)] = None,
     max_price: Annotated[int | None, Query(ge=0, le=MAX_AMOUNT)] = None,
     sort: ProductSort | None = None,
-) -> Page[ProductPublic]:
+) -> Response:
     """Active products: full-text search, category and price filters, several orders."""
     if min_price is not None and max_price is not None and min_price > max_price:
         raise ValidationFailed(
@@ -99,11 +119,10 @@ async def list_products(
         max_price=max_price,
     )
     rows = await catalog.listing(listing, page)
-
-    def key(listed: Listed) -> tuple[object, ...]:
-        return Catalog.listing_cursor_key(listed, listing)
-
-    return page_of(rows, page, lambda listed: _public(listed.view), key=key)
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    next_cursor = encode_cursor(*rows[-1].key) if more and rows else None
+    return _json({"items": [r.document for r in rows], "next_cursor": next_cursor}, _PAGE)
 
 
 def _category_reference(reference: str | None) -> tuple[uuid.UUID | None, str | None]:
@@ -116,10 +135,10 @@ def _category_reference(reference: str | None) -> tuple[uuid.UUID | None, str | 
         return None, reference
 
 
-@router.get("/products/{product_id}")
-async def product_by_id(product_id: uuid.UUID, catalog: Provided[Catalog]) -> ProductPublic:
+@router.get("/products/{product_id}", response_model=ProductPublic)
+async def product_by_id(product_id: uuid.UUID, catalog: Provided[Catalog]) -> Response:
     """One product, inactive ones included (they say ``active: false``)."""
-    return _public(await catalog.view(product_id))
+    return _json(await catalog.view(product_id), _PRODUCT)
 
 
 @router.post("/products", status_code=status.HTTP_201_CREATED)

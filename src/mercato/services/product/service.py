@@ -18,7 +18,7 @@ from mercato.contracts.product import (
     ProductUpdated,
 )
 from mercato.contracts.review import ReviewState
-from mercato.platform.db import UnitOfWork, utcnow
+from mercato.platform.db import Reader, UnitOfWork, utcnow
 from mercato.platform.errors import Conflict, NotFound, ValidationFailed
 from mercato.platform.events import Event
 from mercato.platform.pagination import InvalidCursor, PageRequest
@@ -77,12 +77,12 @@ class ProductView:
         return round(p.rating_sum / p.rating_count, 2) if p.rating_count else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Listed:
-    """One product of a listing page and the rank that ordered it (searches only)."""
+    """One product of a listing page, as the API shows it, and its sort key for a cursor."""
 
-    view: ProductView
-    rank: float | None
+    document: dict[str, Any]
+    key: tuple[Any, ...]
 
 
 def _changed(kind: type[ProductChanged], product: Product) -> ProductChanged:
@@ -158,11 +158,13 @@ class Catalog:
         *,
         settings: Settings,
         unit_of_work: Callable[[], UnitOfWork],
+        reader: Callable[[], Reader],
         store: ObjectStore,
         bucket: str,
     ) -> None:
         self._settings = settings
         self._uow = unit_of_work
+        self._reader = reader
         self._store = store
         self._bucket = bucket
         self._urls = PictureUrls(store, bucket, expires_in=settings.image_url_expires_seconds)
@@ -276,8 +278,21 @@ class Catalog:
             await uow.publish(_changed(ProductDeactivated, product), subject=product.id)
             await uow.commit()
 
-    async def view(self, product_id: uuid.UUID) -> ProductView:
-        """The product, inactive ones included, taking in image uploads that have completed."""
+    async def view(self, product_id: uuid.UUID) -> dict[str, Any]:
+        """The product as the API shows it, inactive ones included.
+
+        One read without a transaction; only a product with a picture upload in flight
+        takes a unit of work, to take in the uploads that have completed.
+        """
+        async with self._reader() as reader:
+            row = await repository.product_row(reader, product_id)
+        if row is None:
+            raise ProductNotFound("There is no such product.")
+        if any(picture[3] == "pending" for picture in row[15]):
+            return self.document(await self._settled_view(product_id))
+        return self._row_document(row)
+
+    async def _settled_view(self, product_id: uuid.UUID) -> ProductView:
         async with self._uow() as uow:
             product = await self._load(uow, product_id)
             pending = any(i.status == "pending" for i in product.images)
@@ -286,34 +301,88 @@ class Catalog:
         return self._view(product)
 
     async def listing(self, listing: Listing, request: PageRequest) -> list[Listed]:
-        """Active products matching ``listing`` (``limit + 1`` of them)."""
+        """Active products matching ``listing`` (``limit + 1`` of them), as the API shows them."""
         sort = listing.sort
         if sort is ProductSort.relevance and listing.q is None:
             sort = ProductSort.newest
         after = _decode_listing_cursor(sort, request.after) if request.after else None
-        async with self._uow() as uow:
+        async with self._reader() as reader:
             rows = await repository.products_page(
-                uow.session, listing, limit=request.limit + 1, after=after
+                reader, listing, limit=request.limit + 1, after=after
             )
-        return [Listed(self._view(product), rank) for product, rank in rows]
+        key = _CURSOR_KEYS[sort]
+        return [
+            Listed(self._row_document(row), (sort.value, key(row), str(row[0]))) for row in rows
+        ]
+
+    def _row_document(self, row: Any) -> dict[str, Any]:
+        """A product row (:data:`repository.ROW`) as ProductPublic's JSON, ready pictures only."""
+        (
+            product_id,
+            sku,
+            name,
+            description,
+            amount,
+            currency,
+            attributes,
+            active,
+            rating_count,
+            rating_sum,
+            created_at,
+            updated_at,
+            category_id,
+            category_slug,
+            category_name,
+            pictures,
+        ) = row[:16]
+        url = self._urls.url
+        return {
+            "id": str(product_id),
+            "sku": sku,
+            "name": name,
+            "description": description,
+            "price": {"amount": amount, "currency": currency},
+            "category": None
+            if category_id is None
+            else {"id": str(category_id), "slug": category_slug, "name": category_name},
+            "images": [
+                {"id": picture_id, "url": url(key), "content_type": content_type}
+                for picture_id, key, content_type, status in pictures
+                if status == "ready"
+            ],
+            "rating": {
+                "average": round(rating_sum / rating_count, 2) if rating_count else None,
+                "count": rating_count,
+            },
+            "active": active,
+            "attributes": attributes,
+            "created_at": created_at,
+            "updated_at": updated_at,
+        }
 
     @staticmethod
-    def listing_cursor_key(listed: Listed, listing: Listing) -> tuple[Any, ...]:
-        """The sort key of ``listed`` in this listing, as the next page's cursor holds it."""
-        sort = listing.sort
-        if sort is ProductSort.relevance and listing.q is None:
-            sort = ProductSort.newest
-        p = listed.view.product
-        value: Any
-        if sort is ProductSort.relevance:
-            value = listed.rank
-        elif sort is ProductSort.newest:
-            value = p.created_at.isoformat()
-        elif sort in (ProductSort.price_asc, ProductSort.price_desc):
-            value = p.price_amount
-        else:
-            value = p.name
-        return (sort.value, value, str(p.id))
+    def document(view: ProductView) -> dict[str, Any]:
+        """A loaded product as ProductPublic's JSON (the same shape as a row's)."""
+        p = view.product
+        category = p.category
+        return {
+            "id": str(p.id),
+            "sku": p.sku,
+            "name": p.name,
+            "description": p.description,
+            "price": {"amount": p.price_amount, "currency": p.currency},
+            "category": None
+            if category is None
+            else {"id": str(category.id), "slug": category.slug, "name": category.name},
+            "images": [
+                {"id": str(i.id), "url": i.url, "content_type": i.content_type} for i in view.images
+            ],
+            "rating": {"average": view.rating_average, "count": p.rating_count},
+            "active": p.active,
+            "attributes": p.attributes,
+            "created_at": p.created_at,
+            "updated_at": p.updated_at,
+        }
 
     # -- images -------------------------------------------------------------
 
@@ -418,6 +487,16 @@ class Catalog:
             if image.status == "ready"
         ]
         return ProductView(product=product, images=images)
+
+
+# A listing row's sort key as a cursor holds it (the row's columns: repository.ROW, rank).
+_CURSOR_KEYS: dict[ProductSort, Callable[[Any], Any]] = {
+    ProductSort.relevance: lambda row: row[16],
+    ProductSort.newest: lambda row: row[10].isoformat(),
+    ProductSort.price_asc: lambda row: row[4],
+    ProductSort.price_desc: lambda row: row[4],
+    ProductSort.name: lambda row: row[2],
+}
 
 
 def _decode_listing_cursor(sort: ProductSort, after: list[Any]) -> list[Any]:
