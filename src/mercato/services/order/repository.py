@@ -10,17 +10,38 @@ from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercato.services.order.models import CartLine, CheckoutRequest, Order
+from mercato.services.order.models import CartLine, CheckoutRequest, Order, OrderItem
+
+# The checkout's hot path speaks Core to the tables: one statement per change, no identity
+# map, no flush. The rows it reads come back as entities not attached to any session.
+CART_LINES = CartLine.__table__
+ORDERS = Order.__table__
+ORDER_ITEMS = OrderItem.__table__
+CHECKOUT_REQUESTS = CheckoutRequest.__table__
+# What a move of an order may change.
+MOVING_COLUMNS = (
+    "status",
+    "step",
+    "reservation_id",
+    "charge_id",
+    "failure_reason",
+    "failure_detail",
+    "needs_refund",
+    "cancel_requested_at",
+    "attempts",
+    "lease_until",
+    "updated_at",
+)
 
 
 async def cart_lines(session: AsyncSession, user_id: uuid.UUID) -> list[CartLine]:
     """The user's cart, oldest line first."""
-    query = (
-        select(CartLine)
-        .where(CartLine.user_id == user_id)
-        .order_by(CartLine.added_at, CartLine.product_id)
+    rows = await session.execute(
+        select(CART_LINES)
+        .where(CART_LINES.c.user_id == user_id)
+        .order_by(CART_LINES.c.added_at, CART_LINES.c.product_id)
     )
-    return list((await session.scalars(query)).all())
+    return [CartLine(**row._mapping) for row in rows]
 
 
 async def put_cart_line(
@@ -33,10 +54,10 @@ async def put_cart_line(
 ) -> None:
     """Sets the quantity of a product in the cart, adding the line if needed."""
     await session.execute(
-        insert(CartLine)
+        insert(CART_LINES)
         .values(user_id=user_id, product_id=product_id, quantity=quantity, added_at=now)
         .on_conflict_do_update(
-            index_elements=[CartLine.user_id, CartLine.product_id],
+            index_elements=[CART_LINES.c.user_id, CART_LINES.c.product_id],
             set_={"quantity": quantity},
         )
     )
@@ -47,7 +68,9 @@ async def remove_cart_lines(
 ) -> None:
     """Removes the products from the user's cart."""
     await session.execute(
-        delete(CartLine).where(CartLine.user_id == user_id, CartLine.product_id.in_(product_ids))
+        delete(CART_LINES).where(
+            CART_LINES.c.user_id == user_id, CART_LINES.c.product_id.in_(product_ids)
+        )
     )
 
 
@@ -55,7 +78,45 @@ async def checkout_request(
     session: AsyncSession, user_id: uuid.UUID, key: str
 ) -> CheckoutRequest | None:
     """The checkout a user made with an Idempotency-Key."""
-    return await session.get(CheckoutRequest, (user_id, key), populate_existing=True)
+    row = (
+        await session.execute(
+            select(CHECKOUT_REQUESTS).where(
+                CHECKOUT_REQUESTS.c.user_id == user_id, CHECKOUT_REQUESTS.c.key == key
+            )
+        )
+    ).first()
+    return None if row is None else CheckoutRequest(**row._mapping)
+
+
+async def insert_order(session: AsyncSession, order: Order) -> None:
+    """Inserts a new order with its lines."""
+    await session.execute(insert(ORDERS).values({c.key: getattr(order, c.key) for c in ORDERS.c}))
+    await session.execute(
+        insert(ORDER_ITEMS).values(
+            [{c.key: getattr(item, c.key) for c in ORDER_ITEMS.c} for item in order.items]
+        )
+    )
+
+
+async def save_move(session: AsyncSession, order: Order, *, was: tuple[str, str | None]) -> bool:
+    """Writes the order's move if the order still stands at ``was`` (status, step) in the
+    database; False, writing nothing, when someone else moved it on.
+
+    The UPDATE takes the row's lock and checks its WHERE again on the newest version, so
+    of concurrent drivers of one order exactly one makes each move.
+    """
+    status, step = was
+    result = await session.execute(
+        update(ORDERS)
+        .where(
+            ORDERS.c.id == order.id,
+            ORDERS.c.status == status,
+            ORDERS.c.step.is_not_distinct_from(step),
+        )
+        .values({column: getattr(order, column) for column in MOVING_COLUMNS})
+        .returning(ORDERS.c.id)
+    )
+    return result.first() is not None
 
 
 async def claim_checkout_key(
@@ -72,12 +133,14 @@ async def claim_checkout_key(
     A concurrent claim of the same key waits for the first transaction, then does nothing.
     """
     result = await session.execute(
-        insert(CheckoutRequest)
+        insert(CHECKOUT_REQUESTS)
         .values(
             user_id=user_id, key=key, request_hash=request_hash, order_id=order_id, created_at=now
         )
-        .on_conflict_do_nothing(index_elements=[CheckoutRequest.user_id, CheckoutRequest.key])
-        .returning(CheckoutRequest.key)
+        .on_conflict_do_nothing(
+            index_elements=[CHECKOUT_REQUESTS.c.user_id, CHECKOUT_REQUESTS.c.key]
+        )
+        .returning(CHECKOUT_REQUESTS.c.key)
     )
     return result.first() is not None
 
@@ -90,8 +153,11 @@ async def complete_checkout_requests(
     Returns how many it completed.
     """
     result = await session.execute(
-        update(CheckoutRequest)
-        .where(CheckoutRequest.order_id == order_id, CheckoutRequest.response_status.is_(None))
+        update(CHECKOUT_REQUESTS)
+        .where(
+            CHECKOUT_REQUESTS.c.order_id == order_id,
+            CHECKOUT_REQUESTS.c.response_status.is_(None),
+        )
         .values(response_status=status, response_body=body, completed_at=now)
     )
     return int(getattr(result, "rowcount", 0) or 0)
