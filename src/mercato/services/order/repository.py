@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, exists, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,14 +88,34 @@ async def checkout_request(
     return None if row is None else CheckoutRequest(**row._mapping)
 
 
-async def insert_order(session: AsyncSession, order: Order) -> None:
-    """Inserts a new order with its lines."""
-    await session.execute(insert(ORDERS).values({c.key: getattr(order, c.key) for c in ORDERS.c}))
-    await session.execute(
-        insert(ORDER_ITEMS).values(
-            [{c.key: getattr(item, c.key) for c in ORDER_ITEMS.c} for item in order.items]
-        )
+async def place_order(session: AsyncSession, order: Order, *, key: str, request_hash: str) -> bool:
+    """Inserts a new order with its lines and claims the user's Idempotency-Key for it, in
+    one statement; False when the user used the key already (roll back: the order is in).
+
+    A concurrent claim of the same key waits for the first transaction, then does nothing.
+    """
+    new_order = insert(ORDERS).values({c.key: getattr(order, c.key) for c in ORDERS.c})
+    new_items = insert(ORDER_ITEMS).values(
+        [{c.key: getattr(item, c.key) for c in ORDER_ITEMS.c} for item in order.items]
     )
+    claim = (
+        insert(CHECKOUT_REQUESTS)
+        .values(
+            user_id=order.user_id,
+            key=key,
+            request_hash=request_hash,
+            order_id=order.id,
+            created_at=order.created_at,
+        )
+        .on_conflict_do_nothing(
+            index_elements=[CHECKOUT_REQUESTS.c.user_id, CHECKOUT_REQUESTS.c.key]
+        )
+        .returning(CHECKOUT_REQUESTS.c.key)
+        # Data-modifying CTEs run whether or not the statement reads them; the foreign
+        # keys are checked at the end of the statement, when the order is in.
+        .add_cte(new_order.cte("new_order"), new_items.cte("new_items"))
+    )
+    return (await session.execute(claim)).first() is not None
 
 
 async def save_move(session: AsyncSession, order: Order, *, was: tuple[str, str | None]) -> bool:
@@ -119,30 +139,64 @@ async def save_move(session: AsyncSession, order: Order, *, was: tuple[str, str 
     return result.first() is not None
 
 
-async def claim_checkout_key(
+async def settle_move(
     session: AsyncSession,
+    order: Order,
     *,
-    user_id: uuid.UUID,
-    key: str,
-    request_hash: str,
-    order_id: uuid.UUID,
+    was: tuple[str, str | None],
+    sold: list[uuid.UUID],
+    answer: tuple[int, dict[str, Any]] | None,
     now: datetime,
-) -> bool:
-    """Records the key for a new order unless the user used it already; True when claimed.
+) -> tuple[bool, bool]:
+    """:func:`save_move` for a move that settles the order, in one statement with what
+    rides with it: the ``sold`` products leave the user's cart, and ``answer`` (status,
+    body) is stored with the order's checkouts that have none yet (the first wins).
 
-    A concurrent claim of the same key waits for the first transaction, then does nothing.
+    Returns (moved, answer stored); nothing is written unless the order moved.
     """
-    result = await session.execute(
-        insert(CHECKOUT_REQUESTS)
-        .values(
-            user_id=user_id, key=key, request_hash=request_hash, order_id=order_id, created_at=now
+    status, step = was
+    moved = (
+        update(ORDERS)
+        .where(
+            ORDERS.c.id == order.id,
+            ORDERS.c.status == status,
+            ORDERS.c.step.is_not_distinct_from(step),
         )
-        .on_conflict_do_nothing(
-            index_elements=[CHECKOUT_REQUESTS.c.user_id, CHECKOUT_REQUESTS.c.key]
-        )
-        .returning(CHECKOUT_REQUESTS.c.key)
+        .values({column: getattr(order, column) for column in MOVING_COLUMNS})
+        .returning(ORDERS.c.id)
+        .cte("moved")
     )
-    return result.first() is not None
+    did_move = exists(select(moved.c.id))
+    ctes = []
+    if sold:
+        ctes.append(
+            delete(CART_LINES)
+            .where(
+                CART_LINES.c.user_id == order.user_id,
+                CART_LINES.c.product_id.in_(sold),
+                did_move,
+            )
+            .cte("sold")
+        )
+    answered_count: Any = literal(0)
+    if answer is not None:
+        answered = (
+            update(CHECKOUT_REQUESTS)
+            .where(
+                CHECKOUT_REQUESTS.c.order_id == order.id,
+                CHECKOUT_REQUESTS.c.response_status.is_(None),
+                did_move,
+            )
+            .values(response_status=answer[0], response_body=answer[1], completed_at=now)
+            .returning(CHECKOUT_REQUESTS.c.key)
+            .cte("answered")
+        )
+        answered_count = select(func.count()).select_from(answered).scalar_subquery()
+    query = select(did_move, answered_count)
+    if ctes:
+        query = query.add_cte(*ctes)
+    row = (await session.execute(query)).one()
+    return bool(row[0]), bool(row[1])
 
 
 async def complete_checkout_requests(

@@ -289,16 +289,29 @@ class Saga:
         order.attempts = 0
         order.lease_until = now + self._lease
         order.updated_at = now
-        if not await repository.save_move(uow.session, order, was=was):
-            return False
-        await publish_recorded(uow, order)
-        if order.status != before:
-            if order.status == OrderStatus.CONFIRMED:
-                await repository.remove_cart_lines(
-                    uow.session, order.user_id, [i.product_id for i in order.items]
-                )
+        if order.status == before:
+            if not await repository.save_move(uow.session, order, was=was):
+                return False
+        else:
+            # A new status: the cart's sold lines and the checkout's answer ride with it.
+            answer = None
             if before == OrderStatus.PENDING:
-                order.answer = await answer_checkouts(uow.session, order, self._present, now=now)
+                answer = CheckoutAnswer.to(order.status, self._present(order))
+            moved, stored = await repository.settle_move(
+                uow.session,
+                order,
+                was=was,
+                sold=[i.product_id for i in order.items]
+                if order.status == OrderStatus.CONFIRMED
+                else [],
+                answer=None if answer is None else (answer.status, answer.body),
+                now=now,
+            )
+            if not moved:
+                return False
+            if stored:
+                order.answer = answer
+        await publish_recorded(uow, order)
         await uow.commit()
         if order.status != before:
             self.reached(order)

@@ -257,14 +257,8 @@ class Orders:
 
         order = await self._new_order(user_id, lines, shipping_address, payment_method_id)
         async with self._uow() as uow:
-            await repository.insert_order(uow.session, order)
-            claimed = await repository.claim_checkout_key(
-                uow.session,
-                user_id=user_id,
-                key=key,
-                request_hash=fingerprint,
-                order_id=order.id,
-                now=order.created_at,
+            claimed = await repository.place_order(
+                uow.session, order, key=key, request_hash=fingerprint
             )
             if not claimed:
                 # Someone else's request with this key won the race: this order never was.
