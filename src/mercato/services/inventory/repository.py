@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import Integer, String, column, func, select, tuple_, update, values
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,6 +67,22 @@ async def hold_units(
         )
     ).first()
     return None if row is None else Held(*row)
+
+
+async def hold_locked(
+    session: AsyncSession, lines: list[tuple[str, int]], *, now: datetime
+) -> list[Held]:
+    """Reserves the units of every (sku, quantity) line in one statement; the rows must be
+    locked by this transaction already (:func:`lock_available`) and hold enough.
+    """
+    wanted = values(column("sku", String), column("quantity", Integer), name="wanted").data(lines)
+    rows = await session.execute(
+        update(STOCK)
+        .where(STOCK.c.sku == wanted.c.sku)
+        .values(reserved=STOCK.c.reserved + wanted.c.quantity, updated_at=now)
+        .returning(STOCK.c.sku, STOCK.c.on_hand, STOCK.c.reserved, STOCK.c.low_stock_threshold)
+    )
+    return sorted((Held(*row) for row in rows), key=lambda held: held.sku)
 
 
 async def lock_available(session: AsyncSession, skus: list[str]) -> dict[str, int]:

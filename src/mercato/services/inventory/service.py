@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from mercato.contracts.inventory import LowStock, StockAdjusted, StockSet
 from mercato.platform.db import UnitOfWork, utcnow
@@ -153,22 +153,9 @@ class Inventory:
                 existing = await repository.reservation_of_order(uow.session, order_id)
                 assert existing is not None  # the conflicting claim committed
                 return existing, False
-            # One conditional UPDATE per SKU, in SKU order (so lockers never deadlock):
-            # each holds its units only if that many are available, under the row's lock.
-            held: list[tuple[repository.Held, int]] = []
-            for sku, quantity in lines:
-                row = await repository.hold_units(uow.session, sku, quantity, now=now)
-                if row is None:
-                    # Leaving without commit rolls back the claim and the holds: nothing is held.
-                    short = await self._short(uow, lines, held)
-                    self._count("rejected")
-                    raise InsufficientStock(
-                        "Not enough stock for: " + ", ".join(s["sku"] for s in short) + ".",
-                        short=short,
-                    )
-                held.append((row, quantity))
+            held = await self._hold(uow, lines, now=now)
             await repository.add_reservation_items(uow.session, reservation_id, lines)
-            for row, quantity in held:
+            for row, (_, quantity) in zip(held, lines, strict=True):
                 # Below the threshold now, and not before these units were held.
                 if row.available < row.low_stock_threshold <= row.available + quantity:
                     await uow.publish(
@@ -193,21 +180,36 @@ class Inventory:
         )
         return reservation, True
 
-    @staticmethod
-    async def _short(
-        uow: UnitOfWork,
-        lines: list[tuple[str, int]],
-        held: list[tuple[repository.Held, int]],
-    ) -> list[dict[str, str | int]]:
-        """The lines that cannot be held, as the stock stands under lock (before our holds)."""
+    async def _hold(
+        self, uow: UnitOfWork, lines: list[tuple[str, int]], *, now: datetime
+    ) -> list[repository.Held]:
+        """Holds every (sku, quantity) line (sorted by SKU) or raises InsufficientStock.
+
+        One SKU: one conditional UPDATE, which holds the units only if that many are
+        available, under the row's lock. Several: their rows locked in SKU order (so lockers
+        never deadlock) and checked, then one UPDATE for all.
+        """
+        if len(lines) == 1:
+            ((sku, quantity),) = lines
+            row = await repository.hold_units(uow.session, sku, quantity, now=now)
+            if row is not None:
+                return [row]
         available = await repository.lock_available(uow.session, [sku for sku, _ in lines])
-        for row, quantity in held:
-            available[row.sku] += quantity
-        return [
+        short = [
             {"sku": sku, "requested": quantity, "available": available.get(sku, 0)}
             for sku, quantity in lines
             if available.get(sku, 0) < quantity
         ]
+        if short:
+            # Leaving without commit rolls back the claim too: nothing is held.
+            self._count("rejected")
+            raise InsufficientStock(
+                "Not enough stock for: " + ", ".join(str(s["sku"]) for s in short) + ".",
+                short=short,
+            )
+        # Only a single line whose UPDATE found too few units gets here without short
+        # lines: it was released meanwhile, and the row is locked now.
+        return await repository.hold_locked(uow.session, lines, now=now)
 
     async def reservation(self, reservation_id: uuid.UUID) -> Reservation:
         """The reservation ``reservation_id``."""
