@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Integer, String, column, func, select, tuple_, update, values
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercato.services.inventory.models import Adjustment, Reservation, Stock
+from mercato.services.inventory.models import Adjustment, Reservation, ReservationItem, Stock
+
+# The hot path (reserve, commit) speaks Core to the tables: one statement per change, no
+# identity map, no flush.
+STOCK = Stock.__table__
+RESERVATIONS = Reservation.__table__
+RESERVATION_ITEMS = ReservationItem.__table__
+
+
+@dataclass(frozen=True)
+class Held:
+    """A stock row just after units of it were reserved."""
+
+    sku: str
+    on_hand: int
+    reserved: int
+    low_stock_threshold: int
+
+    @property
+    def available(self) -> int:
+        """Units that can still be reserved."""
+        return self.on_hand - self.reserved
 
 
 async def available(session: AsyncSession, sku: str) -> int:
@@ -28,6 +50,111 @@ async def lock_stock(session: AsyncSession, skus: list[str]) -> dict[str, Stock]
         .execution_options(populate_existing=True)
     )
     return {s.sku: s for s in rows}
+
+
+async def hold_units(
+    session: AsyncSession, sku: str, quantity: int, *, now: datetime
+) -> Held | None:
+    """Reserves ``quantity`` units of ``sku`` if that many are available (the row stays
+    locked until the transaction ends); None when they are not, or there is no such SKU.
+    """
+    row = (
+        await session.execute(
+            update(STOCK)
+            .where(STOCK.c.sku == sku, STOCK.c.on_hand - STOCK.c.reserved >= quantity)
+            .values(reserved=STOCK.c.reserved + quantity, updated_at=now)
+            .returning(STOCK.c.sku, STOCK.c.on_hand, STOCK.c.reserved, STOCK.c.low_stock_threshold)
+        )
+    ).first()
+    return None if row is None else Held(*row)
+
+
+async def hold_locked(
+    session: AsyncSession, lines: list[tuple[str, int]], *, now: datetime
+) -> list[Held]:
+    """Reserves the units of every (sku, quantity) line in one statement; the rows must be
+    locked by this transaction already (:func:`lock_available`) and hold enough.
+    """
+    wanted = values(column("sku", String), column("quantity", Integer), name="wanted").data(lines)
+    rows = await session.execute(
+        update(STOCK)
+        .where(STOCK.c.sku == wanted.c.sku)
+        .values(reserved=STOCK.c.reserved + wanted.c.quantity, updated_at=now)
+        .returning(STOCK.c.sku, STOCK.c.on_hand, STOCK.c.reserved, STOCK.c.low_stock_threshold)
+    )
+    return sorted((Held(*row) for row in rows), key=lambda held: held.sku)
+
+
+async def lock_available(session: AsyncSession, skus: list[str]) -> dict[str, int]:
+    """Units available of ``skus`` that exist, their rows locked in SKU order."""
+    rows = await session.execute(
+        select(STOCK.c.sku, STOCK.c.on_hand - STOCK.c.reserved)
+        .where(STOCK.c.sku.in_(sorted(set(skus))))
+        .order_by(STOCK.c.sku)
+        .with_for_update()
+    )
+    return {sku: int(available) for sku, available in rows.all()}
+
+
+async def add_reservation_items(
+    session: AsyncSession, reservation_id: uuid.UUID, lines: list[tuple[str, int]]
+) -> None:
+    """Records the units of each SKU a reservation holds."""
+    await session.execute(
+        insert(RESERVATION_ITEMS).values(
+            [{"reservation_id": reservation_id, "sku": s, "quantity": q} for s, q in lines]
+        )
+    )
+
+
+async def commit_held(
+    session: AsyncSession, reservation_id: uuid.UUID, *, now: datetime
+) -> list[tuple[uuid.UUID, uuid.UUID, datetime, datetime, str, int]]:
+    """Marks a held, unexpired reservation committed; its (id, order_id, expires_at,
+    created_at, sku, quantity) per item in SKU order, or nothing when it was not such a one.
+    """
+    committed = (
+        update(RESERVATIONS)
+        .where(
+            RESERVATIONS.c.id == reservation_id,
+            RESERVATIONS.c.status == "held",
+            RESERVATIONS.c.expires_at > now,
+        )
+        .values(status="committed", updated_at=now)
+        .returning(
+            RESERVATIONS.c.id,
+            RESERVATIONS.c.order_id,
+            RESERVATIONS.c.expires_at,
+            RESERVATIONS.c.created_at,
+        )
+        .cte("committed")
+    )
+    rows = await session.execute(
+        select(
+            committed.c.id,
+            committed.c.order_id,
+            committed.c.expires_at,
+            committed.c.created_at,
+            RESERVATION_ITEMS.c.sku,
+            RESERVATION_ITEMS.c.quantity,
+        )
+        .join(RESERVATION_ITEMS, RESERVATION_ITEMS.c.reservation_id == committed.c.id)
+        .order_by(RESERVATION_ITEMS.c.sku)
+    )
+    return [tuple(row) for row in rows.all()]  # type: ignore[misc]
+
+
+async def sell_reserved(session: AsyncSession, sku: str, quantity: int, *, now: datetime) -> None:
+    """Takes ``quantity`` reserved units of ``sku`` out of stock for good."""
+    await session.execute(
+        update(STOCK)
+        .where(STOCK.c.sku == sku)
+        .values(
+            on_hand=STOCK.c.on_hand - quantity,
+            reserved=STOCK.c.reserved - quantity,
+            updated_at=now,
+        )
+    )
 
 
 async def ensure_stock(session: AsyncSession, sku: str, *, threshold: int, now: datetime) -> None:
@@ -53,7 +180,7 @@ async def claim_order(
     back, so retries of one order never reserve twice.
     """
     claimed = await session.scalar(
-        insert(Reservation)
+        insert(RESERVATIONS)
         .values(
             id=reservation_id,
             order_id=order_id,
@@ -62,8 +189,8 @@ async def claim_order(
             created_at=now,
             updated_at=now,
         )
-        .on_conflict_do_nothing(index_elements=[Reservation.order_id])
-        .returning(Reservation.id)
+        .on_conflict_do_nothing(index_elements=[RESERVATIONS.c.order_id])
+        .returning(RESERVATIONS.c.id)
     )
     return claimed is not None
 

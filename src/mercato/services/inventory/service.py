@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from mercato.contracts.inventory import LowStock, StockAdjusted, StockSet
 from mercato.platform.db import UnitOfWork, utcnow
@@ -137,47 +137,79 @@ class Inventory:
         wanted = Counter[str]()
         for sku, quantity in items:
             wanted[sku] += quantity
+        lines = sorted(wanted.items())
         now = utcnow()
+        reservation_id = uuid.uuid4()
+        expires_at = now + timedelta(seconds=ttl)
         async with self._uow() as uow:
-            reservation_id = uuid.uuid4()
             claimed = await repository.claim_order(
                 uow.session,
                 reservation_id=reservation_id,
                 order_id=order_id,
-                expires_at=now + timedelta(seconds=ttl),
+                expires_at=expires_at,
                 now=now,
             )
             if not claimed:
                 existing = await repository.reservation_of_order(uow.session, order_id)
                 assert existing is not None  # the conflicting claim committed
                 return existing, False
-            stock = await repository.lock_stock(uow.session, list(wanted))
-            short = [
-                {"sku": sku, "requested": quantity, "available": _available(stock.get(sku))}
-                for sku, quantity in sorted(wanted.items())
-                if _available(stock.get(sku)) < quantity
-            ]
-            if short:
-                # Leaving without commit rolls back the claim too: nothing is held.
-                self._count("rejected")
-                raise InsufficientStock(
-                    "Not enough stock for: " + ", ".join(s["sku"] for s in short) + ".",
-                    short=short,
-                )
-            before = {sku: _low_state(s) for sku, s in stock.items()}
-            for sku, quantity in wanted.items():
-                stock[sku].reserved += quantity
-                stock[sku].updated_at = now
-            for sku, quantity in sorted(wanted.items()):
-                uow.session.add(
-                    ReservationItem(reservation_id=reservation_id, sku=sku, quantity=quantity)
-                )
-            await self._announce_low_stock(uow, [(s, before[sku]) for sku, s in stock.items()])
+            held = await self._hold(uow, lines, now=now)
+            await repository.add_reservation_items(uow.session, reservation_id, lines)
+            for row, (_, quantity) in zip(held, lines, strict=True):
+                # Below the threshold now, and not before these units were held.
+                if row.available < row.low_stock_threshold <= row.available + quantity:
+                    await uow.publish(
+                        LowStock(
+                            sku=row.sku, available=row.available, threshold=row.low_stock_threshold
+                        ),
+                        subject=row.sku,
+                    )
             await uow.commit()
-            self._count("held")
-            reservation = await repository.reservation(uow.session, reservation_id)
-        assert reservation is not None
+        self._count("held")
+        reservation = Reservation(
+            id=reservation_id,
+            order_id=order_id,
+            status="held",
+            expires_at=expires_at,
+            created_at=now,
+            updated_at=now,
+            items=[
+                ReservationItem(reservation_id=reservation_id, sku=sku, quantity=quantity)
+                for sku, quantity in lines
+            ],
+        )
         return reservation, True
+
+    async def _hold(
+        self, uow: UnitOfWork, lines: list[tuple[str, int]], *, now: datetime
+    ) -> list[repository.Held]:
+        """Holds every (sku, quantity) line (sorted by SKU) or raises InsufficientStock.
+
+        One SKU: one conditional UPDATE, which holds the units only if that many are
+        available, under the row's lock. Several: their rows locked in SKU order (so lockers
+        never deadlock) and checked, then one UPDATE for all.
+        """
+        if len(lines) == 1:
+            ((sku, quantity),) = lines
+            row = await repository.hold_units(uow.session, sku, quantity, now=now)
+            if row is not None:
+                return [row]
+        available = await repository.lock_available(uow.session, [sku for sku, _ in lines])
+        short = [
+            {"sku": sku, "requested": quantity, "available": available.get(sku, 0)}
+            for sku, quantity in lines
+            if available.get(sku, 0) < quantity
+        ]
+        if short:
+            # Leaving without commit rolls back the claim too: nothing is held.
+            self._count("rejected")
+            raise InsufficientStock(
+                "Not enough stock for: " + ", ".join(str(s["sku"]) for s in short) + ".",
+                short=short,
+            )
+        # Only a single line whose UPDATE found too few units gets here without short
+        # lines: it was released meanwhile, and the row is locked now.
+        return await repository.hold_locked(uow.session, lines, now=now)
 
     async def reservation(self, reservation_id: uuid.UUID) -> Reservation:
         """The reservation ``reservation_id``."""
@@ -186,7 +218,28 @@ class Inventory:
 
     async def commit(self, reservation_id: uuid.UUID) -> Reservation:
         """The held units leave stock for good. Idempotent; 409 unless held (or committed)."""
+        now = utcnow()
         async with self._uow() as uow:
+            # The usual case in two statements: held and not expired, so commit it.
+            items = await repository.commit_held(uow.session, reservation_id, now=now)
+            if items:
+                for *_, sku, quantity in items:  # in SKU order: lockers never deadlock
+                    await repository.sell_reserved(uow.session, sku, quantity, now=now)
+                await uow.commit()
+                self._count("committed")
+                _, order_id, expires_at, created_at, *_ = items[0]
+                return Reservation(
+                    id=reservation_id,
+                    order_id=order_id,
+                    status="committed",
+                    expires_at=expires_at,
+                    created_at=created_at,
+                    updated_at=now,
+                    items=[
+                        ReservationItem(reservation_id=reservation_id, sku=sku, quantity=quantity)
+                        for *_, sku, quantity in items
+                    ],
+                )
             reservation = await self._load(uow, reservation_id, for_update=True)
             if reservation.status == "committed":
                 return reservation

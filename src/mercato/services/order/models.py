@@ -88,10 +88,13 @@ class Order(Base):
     def __init__(self, **fields: Any) -> None:
         super().__init__(**fields)
         self.events: list[OrderState] = []
+        # The checkout's answer, once a move of this very object stored it (the first).
+        self.answer: lifecycle.CheckoutAnswer | None = None
 
     @reconstructor
     def _loaded(self) -> None:
         self.events = []
+        self.answer = None
 
     @classmethod
     def place(

@@ -6,21 +6,42 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, exists, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mercato.services.order.models import CartLine, CheckoutRequest, Order
+from mercato.services.order.models import CartLine, CheckoutRequest, Order, OrderItem
+
+# The checkout's hot path speaks Core to the tables: one statement per change, no identity
+# map, no flush. The rows it reads come back as entities not attached to any session.
+CART_LINES = CartLine.__table__
+ORDERS = Order.__table__
+ORDER_ITEMS = OrderItem.__table__
+CHECKOUT_REQUESTS = CheckoutRequest.__table__
+# What a move of an order may change.
+MOVING_COLUMNS = (
+    "status",
+    "step",
+    "reservation_id",
+    "charge_id",
+    "failure_reason",
+    "failure_detail",
+    "needs_refund",
+    "cancel_requested_at",
+    "attempts",
+    "lease_until",
+    "updated_at",
+)
 
 
 async def cart_lines(session: AsyncSession, user_id: uuid.UUID) -> list[CartLine]:
     """The user's cart, oldest line first."""
-    query = (
-        select(CartLine)
-        .where(CartLine.user_id == user_id)
-        .order_by(CartLine.added_at, CartLine.product_id)
+    rows = await session.execute(
+        select(CART_LINES)
+        .where(CART_LINES.c.user_id == user_id)
+        .order_by(CART_LINES.c.added_at, CART_LINES.c.product_id)
     )
-    return list((await session.scalars(query)).all())
+    return [CartLine(**row._mapping) for row in rows]
 
 
 async def put_cart_line(
@@ -33,10 +54,10 @@ async def put_cart_line(
 ) -> None:
     """Sets the quantity of a product in the cart, adding the line if needed."""
     await session.execute(
-        insert(CartLine)
+        insert(CART_LINES)
         .values(user_id=user_id, product_id=product_id, quantity=quantity, added_at=now)
         .on_conflict_do_update(
-            index_elements=[CartLine.user_id, CartLine.product_id],
+            index_elements=[CART_LINES.c.user_id, CART_LINES.c.product_id],
             set_={"quantity": quantity},
         )
     )
@@ -47,7 +68,9 @@ async def remove_cart_lines(
 ) -> None:
     """Removes the products from the user's cart."""
     await session.execute(
-        delete(CartLine).where(CartLine.user_id == user_id, CartLine.product_id.in_(product_ids))
+        delete(CART_LINES).where(
+            CART_LINES.c.user_id == user_id, CART_LINES.c.product_id.in_(product_ids)
+        )
     )
 
 
@@ -55,31 +78,125 @@ async def checkout_request(
     session: AsyncSession, user_id: uuid.UUID, key: str
 ) -> CheckoutRequest | None:
     """The checkout a user made with an Idempotency-Key."""
-    return await session.get(CheckoutRequest, (user_id, key), populate_existing=True)
+    row = (
+        await session.execute(
+            select(CHECKOUT_REQUESTS).where(
+                CHECKOUT_REQUESTS.c.user_id == user_id, CHECKOUT_REQUESTS.c.key == key
+            )
+        )
+    ).first()
+    return None if row is None else CheckoutRequest(**row._mapping)
 
 
-async def claim_checkout_key(
-    session: AsyncSession,
-    *,
-    user_id: uuid.UUID,
-    key: str,
-    request_hash: str,
-    order_id: uuid.UUID,
-    now: datetime,
-) -> bool:
-    """Records the key for a new order unless the user used it already; True when claimed.
+async def place_order(session: AsyncSession, order: Order, *, key: str, request_hash: str) -> bool:
+    """Inserts a new order with its lines and claims the user's Idempotency-Key for it, in
+    one statement; False when the user used the key already (roll back: the order is in).
 
     A concurrent claim of the same key waits for the first transaction, then does nothing.
     """
-    result = await session.execute(
-        insert(CheckoutRequest)
+    new_order = insert(ORDERS).values({c.key: getattr(order, c.key) for c in ORDERS.c})
+    new_items = insert(ORDER_ITEMS).values(
+        [{c.key: getattr(item, c.key) for c in ORDER_ITEMS.c} for item in order.items]
+    )
+    claim = (
+        insert(CHECKOUT_REQUESTS)
         .values(
-            user_id=user_id, key=key, request_hash=request_hash, order_id=order_id, created_at=now
+            user_id=order.user_id,
+            key=key,
+            request_hash=request_hash,
+            order_id=order.id,
+            created_at=order.created_at,
         )
-        .on_conflict_do_nothing(index_elements=[CheckoutRequest.user_id, CheckoutRequest.key])
-        .returning(CheckoutRequest.key)
+        .on_conflict_do_nothing(
+            index_elements=[CHECKOUT_REQUESTS.c.user_id, CHECKOUT_REQUESTS.c.key]
+        )
+        .returning(CHECKOUT_REQUESTS.c.key)
+        # Data-modifying CTEs run whether or not the statement reads them; the foreign
+        # keys are checked at the end of the statement, when the order is in.
+        .add_cte(new_order.cte("new_order"), new_items.cte("new_items"))
+    )
+    return (await session.execute(claim)).first() is not None
+
+
+async def save_move(session: AsyncSession, order: Order, *, was: tuple[str, str | None]) -> bool:
+    """Writes the order's move if the order still stands at ``was`` (status, step) in the
+    database; False, writing nothing, when someone else moved it on.
+
+    The UPDATE takes the row's lock and checks its WHERE again on the newest version, so
+    of concurrent drivers of one order exactly one makes each move.
+    """
+    status, step = was
+    result = await session.execute(
+        update(ORDERS)
+        .where(
+            ORDERS.c.id == order.id,
+            ORDERS.c.status == status,
+            ORDERS.c.step.is_not_distinct_from(step),
+        )
+        .values({column: getattr(order, column) for column in MOVING_COLUMNS})
+        .returning(ORDERS.c.id)
     )
     return result.first() is not None
+
+
+async def settle_move(
+    session: AsyncSession,
+    order: Order,
+    *,
+    was: tuple[str, str | None],
+    sold: list[uuid.UUID],
+    answer: tuple[int, dict[str, Any]] | None,
+    now: datetime,
+) -> tuple[bool, bool]:
+    """:func:`save_move` for a move that settles the order, in one statement with what
+    rides with it: the ``sold`` products leave the user's cart, and ``answer`` (status,
+    body) is stored with the order's checkouts that have none yet (the first wins).
+
+    Returns (moved, answer stored); nothing is written unless the order moved.
+    """
+    status, step = was
+    moved = (
+        update(ORDERS)
+        .where(
+            ORDERS.c.id == order.id,
+            ORDERS.c.status == status,
+            ORDERS.c.step.is_not_distinct_from(step),
+        )
+        .values({column: getattr(order, column) for column in MOVING_COLUMNS})
+        .returning(ORDERS.c.id)
+        .cte("moved")
+    )
+    did_move = exists(select(moved.c.id))
+    ctes = []
+    if sold:
+        ctes.append(
+            delete(CART_LINES)
+            .where(
+                CART_LINES.c.user_id == order.user_id,
+                CART_LINES.c.product_id.in_(sold),
+                did_move,
+            )
+            .cte("sold")
+        )
+    answered_count: Any = literal(0)
+    if answer is not None:
+        answered = (
+            update(CHECKOUT_REQUESTS)
+            .where(
+                CHECKOUT_REQUESTS.c.order_id == order.id,
+                CHECKOUT_REQUESTS.c.response_status.is_(None),
+                did_move,
+            )
+            .values(response_status=answer[0], response_body=answer[1], completed_at=now)
+            .returning(CHECKOUT_REQUESTS.c.key)
+            .cte("answered")
+        )
+        answered_count = select(func.count()).select_from(answered).scalar_subquery()
+    query = select(did_move, answered_count)
+    if ctes:
+        query = query.add_cte(*ctes)
+    row = (await session.execute(query)).one()
+    return bool(row[0]), bool(row[1])
 
 
 async def complete_checkout_requests(
@@ -90,8 +207,11 @@ async def complete_checkout_requests(
     Returns how many it completed.
     """
     result = await session.execute(
-        update(CheckoutRequest)
-        .where(CheckoutRequest.order_id == order_id, CheckoutRequest.response_status.is_(None))
+        update(CHECKOUT_REQUESTS)
+        .where(
+            CHECKOUT_REQUESTS.c.order_id == order_id,
+            CHECKOUT_REQUESTS.c.response_status.is_(None),
+        )
         .values(response_status=status, response_body=body, completed_at=now)
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -169,7 +169,14 @@ class Saga:
 
     async def advance(self, order_id: uuid.UUID) -> Order:
         """Drives the order as far as it can go now; returns it as it stands."""
-        order = await self.load(order_id)
+        return await self.drive(await self.load(order_id))
+
+    async def drive(self, order: Order) -> Order:
+        """Drives ``order``, as last seen, as far as it can go now; returns it as it stands.
+
+        Each move is written only if the order still stands where ``order`` saw it, so an
+        order seen a moment ago (just created, say) is driven without reading it again.
+        """
         while order.step is not None:
             step = order.step
             try:
@@ -183,7 +190,7 @@ class Saga:
                 move = None
             if move is None:
                 await self._postpone(order)
-                return await self.load(order_id)
+                return await self.load(order.id)
             order = await self._transition(order, move)
             await faults.point(f"order.after_{step}")
         return order
@@ -204,6 +211,7 @@ class Saga:
                 return False
             # Already cancelling (a step set): the caller drives it on.
             if current.may(Outcome.CANCELLATION_REQUESTED):
+                uow.session.expunge(current)  # the move is written by _apply, not a flush
                 now = utcnow()
                 await self._apply(uow, current, lambda o: o.request_cancellation(now))
         return True
@@ -267,36 +275,47 @@ class Saga:
         Returns the order as it now stands: moved, or as someone else moved it on.
         """
         async with self._uow() as uow:
-            current = await repository.order_for_update(uow.session, order.id)
-            moved_on = current is None or (current.status, current.step) != (
-                order.status,
-                order.step,
-            )
-            if current is not None and not moved_on:
-                await self._apply(uow, current, move)
-        if current is None or moved_on:
-            return await self.load(order.id)
-        return current
+            moved = await self._apply(uow, order, move)
+        return order if moved else await self.load(order.id)
 
-    async def _apply(self, uow: UnitOfWork, order: Order, move: Move) -> None:
-        """Moves the locked order; writes its events and the checkout's answer; commits."""
+    async def _apply(self, uow: UnitOfWork, order: Order, move: Move) -> bool:
+        """Moves the order unless someone moved it on first (False: nothing is written, and
+        ``order`` is stale); writes its events and the checkout's answer; commits.
+        """
+        was = (order.status, order.step)
         before = order.status
         now = utcnow()
         move(order)
         order.attempts = 0
         order.lease_until = now + self._lease
         order.updated_at = now
-        await publish_recorded(uow, order)
-        if order.status != before:
-            if order.status == OrderStatus.CONFIRMED:
-                await repository.remove_cart_lines(
-                    uow.session, order.user_id, [i.product_id for i in order.items]
-                )
+        if order.status == before:
+            if not await repository.save_move(uow.session, order, was=was):
+                return False
+        else:
+            # A new status: the cart's sold lines and the checkout's answer ride with it.
+            answer = None
             if before == OrderStatus.PENDING:
-                await answer_checkouts(uow.session, order, self._present, now=now)
+                answer = CheckoutAnswer.to(order.status, self._present(order))
+            moved, stored = await repository.settle_move(
+                uow.session,
+                order,
+                was=was,
+                sold=[i.product_id for i in order.items]
+                if order.status == OrderStatus.CONFIRMED
+                else [],
+                answer=None if answer is None else (answer.status, answer.body),
+                now=now,
+            )
+            if not moved:
+                return False
+            if stored:
+                order.answer = answer
+        await publish_recorded(uow, order)
         await uow.commit()
         if order.status != before:
             self.reached(order)
+        return True
 
     async def _postpone(self, order: Order) -> None:
         """Leaves the order for the recovery job, a little later each time."""

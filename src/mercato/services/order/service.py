@@ -147,8 +147,9 @@ class Carts:
                 raise ValidationFailed(
                     f"A cart holds at most {self._settings.max_cart_lines} products."
                 )
+            now = utcnow()
             await repository.put_cart_line(
-                uow.session, user_id=user_id, product_id=product_id, quantity=quantity, now=utcnow()
+                uow.session, user_id=user_id, product_id=product_id, quantity=quantity, now=now
             )
             held = next((line.quantity for line in lines if line.product_id == product_id), 0)
             if quantity > held:
@@ -162,7 +163,28 @@ class Carts:
                     subject=user_id,
                 )
             await uow.commit()
-        return await self.view(user_id)
+        # The cart as it now is, without reading it again: the line changed (or added, the
+        # newest), priced with the product just looked up; the others at today's prices.
+        if product_id in known:
+            lines = [
+                CartLine(
+                    user_id=user_id,
+                    product_id=product_id,
+                    quantity=quantity,
+                    added_at=line.added_at,
+                )
+                if line.product_id == product_id
+                else line
+                for line in lines
+            ]
+        else:
+            lines.append(
+                CartLine(user_id=user_id, product_id=product_id, quantity=quantity, added_at=now)
+            )
+        others = await _lookup(
+            self._products, [line.product_id for line in lines if line.product_id != product_id]
+        )
+        return self._cart(lines, {**others, product_id: product})
 
     async def remove(self, user_id: uuid.UUID, product_id: uuid.UUID) -> CartPublic:
         """Takes a product out of the cart."""
@@ -229,20 +251,14 @@ class Orders:
         )
         async with self._uow() as uow:
             known = await repository.checkout_request(uow.session, user_id, key)
-        if known is not None:
-            return _replay(known, fingerprint)
+            if known is not None:
+                return _replay(known, fingerprint)
+            lines = await repository.cart_lines(uow.session, user_id)
 
-        order = await self._new_order(user_id, shipping_address, payment_method_id)
+        order = await self._new_order(user_id, lines, shipping_address, payment_method_id)
         async with self._uow() as uow:
-            uow.session.add(order)
-            await uow.session.flush()
-            claimed = await repository.claim_checkout_key(
-                uow.session,
-                user_id=user_id,
-                key=key,
-                request_hash=fingerprint,
-                order_id=order.id,
-                now=order.created_at,
+            claimed = await repository.place_order(
+                uow.session, order, key=key, request_hash=fingerprint
             )
             if not claimed:
                 # Someone else's request with this key won the race: this order never was.
@@ -256,7 +272,8 @@ class Orders:
         self._saga.reached(order)
 
         try:
-            order = await self._saga.advance(order.id)
+            # Driven from the order just written: it is not read back.
+            order = await self._saga.drive(order)
         except Exception:
             # The order is safe in the database: whatever stopped the saga here (a busy
             # pool, a bug), the recovery job carries it on. The customer hears "pending".
@@ -265,6 +282,9 @@ class Orders:
                 exc_info=True,
                 extra={"order_id": str(order.id)},
             )
+        if order.answer is not None:
+            # The move that settled the order stored this answer with the key: the first.
+            return order.answer
         async with self._uow() as uow:
             answer = await answer_checkouts(uow.session, order, order_document, now=utcnow())
             await uow.commit()
@@ -304,11 +324,13 @@ class Orders:
         return await self._saga.advance(order.id)
 
     async def _new_order(
-        self, user_id: uuid.UUID, shipping_address: dict[str, Any], payment_method_id: uuid.UUID
+        self,
+        user_id: uuid.UUID,
+        lines: list[CartLine],
+        shipping_address: dict[str, Any],
+        payment_method_id: uuid.UUID,
     ) -> Order:
-        """A pending order from the cart, priced by product right now."""
-        async with self._uow() as uow:
-            lines = await repository.cart_lines(uow.session, user_id)
+        """A pending order from the cart's lines, priced by product right now."""
         if not lines:
             raise ValidationFailed("The cart is empty.")
         products = await _lookup(self._products, [line.product_id for line in lines])

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -62,6 +62,14 @@ class CardProcessor(Protocol):
         ...
 
 
+# What the card does, and the verdict on the charge if it was processed already: one row.
+_CARD_AND_VERDICT = text(
+    "SELECT (SELECT behaviour FROM sandbox_cards WHERE token = :token) AS behaviour,"
+    " done.outcome, done.decline_code"
+    " FROM (SELECT 1) AS one LEFT JOIN sandbox_charges AS done ON done.id = :id"
+)
+
+
 class SandboxProcessor:
     """A processor for development and tests, with the behaviours of the test cards."""
 
@@ -89,35 +97,44 @@ class SandboxProcessor:
     ) -> ProcessorResult:
         """Charges once per ``charge_id``; the slow card answers after a delay."""
         async with self._sessionmaker() as session:
-            done = await session.get(SandboxCharge, charge_id)
-            if done is not None:
-                return ProcessorResult(done.outcome, done.decline_code)
-            card = await session.get(SandboxCard, token)
-        if card is None:
+            query = await session.execute(_CARD_AND_VERDICT, {"token": token, "id": charge_id})
+            behaviour, outcome, decline_code = query.one()
+        if outcome is not None:
+            return ProcessorResult(outcome, decline_code)
+        if behaviour is None:
             result = ProcessorResult(DECLINED, "invalid_token")
-        elif card.behaviour.startswith("decline:"):
-            result = ProcessorResult(DECLINED, card.behaviour.removeprefix("decline:"))
+        elif behaviour.startswith("decline:"):
+            result = ProcessorResult(DECLINED, behaviour.removeprefix("decline:"))
         else:
-            if card.behaviour == "slow":
+            if behaviour == "slow":
                 await asyncio.sleep(self._slow_seconds)
             result = ProcessorResult(SUCCEEDED)
         async with self._sessionmaker() as session, session.begin():
-            await session.execute(
-                insert(SandboxCharge)
-                .values(
-                    id=charge_id,
-                    token=token,
-                    amount=amount,
-                    currency=currency,
-                    outcome=result.outcome,
-                    decline_code=result.decline_code,
-                    created_at=utcnow(),
+            stored = (
+                await session.execute(
+                    insert(SandboxCharge)
+                    .values(
+                        id=charge_id,
+                        token=token,
+                        amount=amount,
+                        currency=currency,
+                        outcome=result.outcome,
+                        decline_code=result.decline_code,
+                        created_at=utcnow(),
+                    )
+                    .on_conflict_do_nothing(index_elements=[SandboxCharge.id])
+                    .returning(SandboxCharge.outcome, SandboxCharge.decline_code)
                 )
-                .on_conflict_do_nothing(index_elements=[SandboxCharge.id])
-            )
-            stored = await session.get(SandboxCharge, charge_id, populate_existing=True)
-        assert stored is not None
-        return ProcessorResult(stored.outcome, stored.decline_code)
+            ).first()
+            if stored is None:  # a twin call stored its verdict first: that one holds
+                stored = (
+                    await session.execute(
+                        select(SandboxCharge.outcome, SandboxCharge.decline_code).where(
+                            SandboxCharge.id == charge_id
+                        )
+                    )
+                ).one()
+        return ProcessorResult(stored[0], stored[1])
 
     async def refund(self, *, refund_id: uuid.UUID, charge_id: uuid.UUID, amount: int) -> None:
         """Refunds once per ``refund_id``, never beyond what the charge took."""

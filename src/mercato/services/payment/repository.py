@@ -6,13 +6,40 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mercato.services.payment.models import Charge, PaymentMethod, Refund
 
 PROCESSING, PENDING = "processing", "pending"
+CHARGES = Charge.__table__
+
+# The charge as "processing", in one statement: only on the customer's own payment method,
+# only if the caller has not used the key yet (a concurrent insert with the same key waits
+# for the first transaction, then does nothing). One row, the method's token and the new
+# charge's id (NULL when the key was taken), or no row when the method is not the customer's.
+_OPEN_CHARGE = text(
+    """
+    WITH method AS (
+        SELECT id, processor_token FROM payment_methods
+        WHERE id = CAST(:payment_method_id AS uuid) AND customer_id = CAST(:customer_id AS uuid)
+    ), opened AS (
+        INSERT INTO charges (id, principal, idempotency_key, request_hash, order_id,
+            customer_id, payment_method_id, amount, currency, status, decline_code,
+            refunded_amount, created_at, updated_at)
+        SELECT CAST(:id AS uuid), CAST(:principal AS varchar), CAST(:idempotency_key AS varchar),
+            CAST(:request_hash AS varchar), CAST(:order_id AS uuid),
+            CAST(:customer_id AS uuid), method.id, CAST(:amount AS bigint),
+            CAST(:currency AS varchar), 'processing', NULL, 0,
+            CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+        FROM method
+        ON CONFLICT (principal, idempotency_key) DO NOTHING
+        RETURNING id
+    )
+    SELECT method.processor_token, (SELECT id FROM opened) AS opened FROM method
+    """
+)
 
 
 async def payment_method(session: AsyncSession, method_id: uuid.UUID) -> PaymentMethod | None:
@@ -59,6 +86,67 @@ async def insert_charge_once(session: AsyncSession, values: dict[str, Any]) -> b
         .returning(Charge.id)
     )
     return result.first() is not None
+
+
+async def open_charge(
+    session: AsyncSession,
+    *,
+    id: uuid.UUID,
+    principal: str,
+    idempotency_key: str,
+    request_hash: str,
+    order_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    payment_method_id: uuid.UUID,
+    amount: int,
+    currency: str,
+    now: datetime,
+) -> tuple[str, bool] | None:
+    """Inserts the charge as processing; (the card's token, whether it was inserted), or
+    None when the payment method is not the customer's (nothing inserted).
+    """
+    row = (
+        await session.execute(
+            _OPEN_CHARGE,
+            {
+                "id": id,
+                "principal": principal,
+                "idempotency_key": idempotency_key,
+                "request_hash": request_hash,
+                "order_id": order_id,
+                "customer_id": customer_id,
+                "payment_method_id": payment_method_id,
+                "amount": amount,
+                "currency": currency,
+                "now": now,
+            },
+        )
+    ).first()
+    if row is None:
+        return None
+    return str(row[0]), row[1] is not None
+
+
+async def settle_charge(
+    session: AsyncSession,
+    charge_id: uuid.UUID,
+    *,
+    outcome: str,
+    decline_code: str | None,
+    now: datetime,
+) -> Charge | None:
+    """Records the verdict on a charge still processing; the charge as settled (not
+    attached to the session), or None when it was settled already.
+    """
+    row = (
+        await session.execute(
+            update(CHARGES)
+            .where(CHARGES.c.id == charge_id, CHARGES.c.status == PROCESSING)
+            .values(status=outcome, decline_code=decline_code, updated_at=now)
+            .returning(*CHARGES.c)
+        )
+    ).first()
+    return None if row is None else Charge(**row._mapping)
 
 
 async def charge(session: AsyncSession, charge_id: uuid.UUID) -> Charge | None:

@@ -158,50 +158,47 @@ class Payments:
         """Charges once per (caller, key): replays a finished charge, 409 while in flight."""
         fingerprint = request.fingerprint()
         async with self._uow() as uow:
-            existing = await repository.charge_by_key(uow.session, principal, key)
-            if existing is not None:
-                return self._replay(existing, fingerprint)
             if request.currency != self._settings.currency:
+                existing = await repository.charge_by_key(uow.session, principal, key)
+                if existing is not None:
+                    return self._replay(existing, fingerprint)
                 raise ValidationFailed(
                     f"Charges are in {self._settings.currency}.",
                     errors=[{"loc": ["body", "amount", "currency"], "msg": "unsupported currency"}],
                 )
-            method = await repository.payment_method(uow.session, request.payment_method_id)
-            if method is None or method.customer_id != request.customer_id:
-                raise ValidationFailed(
-                    "The payment method does not belong to the customer.",
-                    errors=[
-                        {"loc": ["body", "payment_method_id"], "msg": "unknown payment method"}
-                    ],
-                )
-            now = utcnow()
             charge_id = uuid.uuid4()
-            inserted = await repository.insert_charge_once(
+            # Committed as processing BEFORE the processor is asked: a crash after this
+            # leaves a charge the recovery job settles.
+            opened = await repository.open_charge(
                 uow.session,
-                {
-                    "id": charge_id,
-                    "principal": principal,
-                    "idempotency_key": key,
-                    "request_hash": fingerprint,
-                    "order_id": request.order_id,
-                    "customer_id": request.customer_id,
-                    "payment_method_id": method.id,
-                    "amount": request.amount,
-                    "currency": request.currency,
-                    "status": PROCESSING,
-                    "decline_code": None,
-                    "refunded_amount": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                },
+                id=charge_id,
+                principal=principal,
+                idempotency_key=key,
+                request_hash=fingerprint,
+                order_id=request.order_id,
+                customer_id=request.customer_id,
+                payment_method_id=request.payment_method_id,
+                amount=request.amount,
+                currency=request.currency,
+                now=utcnow(),
             )
-            await uow.commit()
-            token = method.processor_token
-        if not inserted:
-            async with self._uow() as uow:
+            if opened is not None and opened[1]:
+                await uow.commit()
+            else:
+                # The key is taken (replay it), or the method is not the customer's.
+                await uow.rollback()
                 existing = await repository.charge_by_key(uow.session, principal, key)
-            assert existing is not None
-            return self._replay(existing, fingerprint)
+                if existing is not None:
+                    return self._replay(existing, fingerprint)
+                if opened is None:
+                    raise ValidationFailed(
+                        "The payment method does not belong to the customer.",
+                        errors=[
+                            {"loc": ["body", "payment_method_id"], "msg": "unknown payment method"}
+                        ],
+                    )
+                raise AssertionError("a charge key was taken, yet no charge has it")
+            token = opened[0]
 
         await faults.point("payment.before_processor")
         try:
@@ -359,18 +356,23 @@ class Payments:
     async def _settle(self, charge_id: uuid.UUID, result: ProcessorResult) -> Charge:
         """Records the processor's verdict once, with its event."""
         async with self._uow() as uow:
-            charge = await repository.charge_for_update(uow.session, charge_id)
-            assert charge is not None
-            if charge.status == PROCESSING:
-                charge.status = result.outcome
-                charge.decline_code = result.decline_code
-                charge.updated_at = utcnow()
-                settled = PaymentSucceeded if result.outcome == SUCCEEDED else PaymentDeclined
-                await uow.publish(_settled(settled, charge), subject=charge.id)
-                await uow.commit()
-                if self._outcomes is not None:
-                    self._outcomes.labels(outcome=result.outcome).inc()
-        return charge
+            settled = await repository.settle_charge(
+                uow.session,
+                charge_id,
+                outcome=result.outcome,
+                decline_code=result.decline_code,
+                now=utcnow(),
+            )
+            if settled is None:  # settled already (by the recovery job, or a twin request)
+                charge = await repository.charge(uow.session, charge_id)
+                assert charge is not None
+                return charge
+            event = PaymentSucceeded if result.outcome == SUCCEEDED else PaymentDeclined
+            await uow.publish(_settled(event, settled), subject=settled.id)
+            await uow.commit()
+        if self._outcomes is not None:
+            self._outcomes.labels(outcome=result.outcome).inc()
+        return settled
 
     async def _complete_refund(self, refund_id: uuid.UUID) -> Refund:
         async with self._uow() as uow:
