@@ -27,25 +27,26 @@ class Family:
     per_checkout: float  # requests of this family per checkout (the traffic model)
 
 
-# bench/budget.py --quick, 2026-12-02 17:23-17:27 UTC, main a90b4db, load 1.3 -> 7.6.
+# bench/budget.py --quick, 2026-12-02 18:30-18:34 UTC, main cffd54c (issue 11's levers merged),
+# quiet machine, load 1.35 -> 0.50.
 MEASURED: tuple[Family, ...] = (
-    Family("product", "product-list", 43.0, 4.65, 104, 10),
-    Family("product", "product-by-id", 119, 2.31, 107, 10),
-    Family("auth", "auth-login", 7.0, 35.0, 142, 0.5),
-    Family("auth", "auth-refresh", 71.0, 4.12, 143, 1),
-    Family("auth", "auth-jwks", 242, 0.74, 145, 0),
-    Family("order", "cart", 25.5, 9.38, 104, 2),
-    Family("order", "checkout", 2.0, 47.5, 105, 1),
-    Family("payment", "payment-charge", 24.0, 12.37, 105, 1),
-    Family("inventory", "inventory-read", 118, 2.08, 106, 5),
-    Family("inventory", "inventory-reserve", 22.0, 8.63, 107, 2),
-    Family("gateway", "gateway", 152, 1.15, 100, 37.5),
-    Family("review", "review", 120, 2.38, 106, 5),
-    Family("user", "user", 69.0, 3.61, 105, 1),
-    Family("notification", "notification", 104, 2.69, 108, 1),
-    Family("analytics", "analytics", 90.5, 2.90, 104, 0.05),
-    Family("log", "log", 77.5, 3.12, 108, 0.05),
-    Family("health", "health", 292, 0.62, 99, 0),
+    Family("product", "product-list", 192.0, 1.33, 106, 10),
+    Family("product", "product-by-id", 224, 0.94, 106, 10),
+    Family("auth", "auth-login", 7.5, 31.7, 141, 0.5),
+    Family("auth", "auth-refresh", 74.5, 3.74, 143, 1),
+    Family("auth", "auth-jwks", 634, 0.49, 149, 0),
+    Family("order", "cart", 35.0, 6.71, 105, 2),
+    Family("order", "checkout", 4.0, 30.0, 105, 1),
+    Family("payment", "payment-charge", 46.0, 7.18, 106, 1),
+    Family("inventory", "inventory-read", 163, 1.49, 107, 5),
+    Family("inventory", "inventory-reserve", 94.5, 3.42, 108, 2),
+    Family("gateway", "gateway", 386, 0.7, 105, 37.5),
+    Family("review", "review", 140, 1.73, 105, 5),
+    Family("user", "user", 96.5, 2.95, 102, 1),
+    Family("notification", "notification", 128, 1.92, 105, 1),
+    Family("analytics", "analytics", 136, 1.9, 106, 0.05),
+    Family("log", "log", 108.5, 2.46, 108, 0.05),
+    Family("health", "health", 401, 0.59, 103, 0),
 )
 
 SERVICES = tuple(dict.fromkeys(f.service for f in MEASURED))
