@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
 
 from mercato.services.order.models import CartLine, CheckoutRequest, Order, OrderItem
 
@@ -125,8 +126,14 @@ async def save_move(session: AsyncSession, order: Order, *, was: tuple[str, str 
     The UPDATE takes the row's lock and checks its WHERE again on the newest version, so
     of concurrent drivers of one order exactly one makes each move.
     """
+    result = await session.execute(_move(order, was))
+    return result.first() is not None
+
+
+def _move(order: Order, was: tuple[str, str | None]) -> Update:
+    """The order's moving columns, written where it still stands at ``was``; its id back."""
     status, step = was
-    result = await session.execute(
+    return (
         update(ORDERS)
         .where(
             ORDERS.c.id == order.id,
@@ -136,7 +143,6 @@ async def save_move(session: AsyncSession, order: Order, *, was: tuple[str, str 
         .values({column: getattr(order, column) for column in MOVING_COLUMNS})
         .returning(ORDERS.c.id)
     )
-    return result.first() is not None
 
 
 async def settle_move(
@@ -154,18 +160,7 @@ async def settle_move(
 
     Returns (moved, answer stored); nothing is written unless the order moved.
     """
-    status, step = was
-    moved = (
-        update(ORDERS)
-        .where(
-            ORDERS.c.id == order.id,
-            ORDERS.c.status == status,
-            ORDERS.c.step.is_not_distinct_from(step),
-        )
-        .values({column: getattr(order, column) for column in MOVING_COLUMNS})
-        .returning(ORDERS.c.id)
-        .cte("moved")
-    )
+    moved = _move(order, was).cte("moved")
     did_move = exists(select(moved.c.id))
     ctes = []
     if sold:
