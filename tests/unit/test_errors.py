@@ -6,13 +6,10 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-import asyncpg
 import httpx
 import pytest
 import sqlalchemy.exc
-from fastapi import APIRouter
 
-from mercato.platform.app import Platform
 from mercato.platform.errors import PROBLEM_BASE, PROBLEM_CONTENT_TYPE, database_is_unavailable
 from mercato.platform.logging import JsonFormatter
 from tests.chassis import LEAKY_ERROR_TEXT, captured_logs, gateway_settings, served, tiny_app
@@ -209,43 +206,3 @@ def test_only_a_server_that_cannot_serve_now_is_unavailable(
     error = sqlalchemy.exc.DBAPIError("SELECT 1", None, _DriverError(sqlstate))
 
     assert database_is_unavailable(error) is unavailable
-
-
-@pytest.mark.parametrize(
-    ("error", "unavailable"),
-    [
-        (asyncpg.exceptions.AdminShutdownError("terminating connection"), True),
-        (asyncpg.exceptions.CannotConnectNowError("starting up"), True),
-        (asyncpg.exceptions.TooManyConnectionsError("too many"), True),
-        (asyncpg.exceptions.UniqueViolationError("duplicate key"), False),
-    ],
-)
-def test_the_drivers_own_errors_are_judged_by_their_sqlstate_too(
-    error: Exception, unavailable: bool
-) -> None:
-    # Reader.fetch runs a read straight on asyncpg: its errors come unwrapped.
-    assert database_is_unavailable(error) is unavailable
-
-
-async def test_a_read_on_the_driver_that_finds_the_database_going_is_503_with_retry_after():
-    router = APIRouter()
-
-    @router.get("/api/v1/going")
-    async def going() -> None:
-        raise asyncpg.exceptions.AdminShutdownError("terminating connection due to shutdown")
-
-    @router.get("/api/v1/closed")
-    async def closed() -> None:
-        raise asyncpg.exceptions.InterfaceError("connection is closed")
-
-    @router.get("/api/v1/duplicate")
-    async def duplicate() -> None:
-        raise asyncpg.exceptions.UniqueViolationError("duplicate key value")
-
-    app = Platform(gateway_settings()).create_app(routers=[router])
-    async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
-        for path in ("/api/v1/going", "/api/v1/closed"):
-            response = await http.get(path)
-            assert_problem(response, 503)
-            assert response.headers["retry-after"] == "1"
-        assert_problem(await http.get("/api/v1/duplicate"), 500)

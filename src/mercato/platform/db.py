@@ -28,7 +28,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import CursorResult, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -164,13 +164,18 @@ def _refuse_closed_connection(
 
 
 _STATEMENT_RAN = "mercato.statement_ran"
-# What asyncpg raises on a connection the server closed.
-_DISCONNECTS: tuple[type[Exception], ...] = (
-    OSError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.AdminShutdownError,
-)
+
+
+async def _driver_fetch(driver: Any, sql: str, arguments: list[Any]) -> list[Any]:
+    """``driver.fetch``, its errors raised as SQLAlchemy's (as a statement through
+    SQLAlchemy raises them), so the chassis' handlers judge both alike: a closed
+    connection is an InterfaceError, a server error carries its SQLSTATE in ``orig``."""
+    try:
+        return list(await driver.fetch(sql, *arguments))
+    except asyncpg.InterfaceError as error:
+        raise InterfaceError(sql, None, error, connection_invalidated=True) from error
+    except asyncpg.PostgresError as error:
+        raise DBAPIError(sql, None, error, connection_invalidated=driver.is_closed()) from error
 
 
 class _RetryingSession(Session):
@@ -304,18 +309,17 @@ class Reader:
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
         if self._ran:
-            return list(await driver.fetch(prepared.sql, *arguments))
+            return await _driver_fetch(driver, prepared.sql, arguments)
         self._ran = True
         try:
-            return list(await driver.fetch(prepared.sql, *arguments))
-        except _DISCONNECTS:
+            return await _driver_fetch(driver, prepared.sql, arguments)
+        except (DBAPIError, OSError):
             if not driver.is_closed():
                 raise
         await connection.invalidate()
         await connection.rollback()
         raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        return list(await driver.fetch(prepared.sql, *arguments))
+        return await _driver_fetch(raw.driver_connection, prepared.sql, arguments)
 
 
 def _timed_pool(metrics: Metrics | None, capacity: int) -> type[AsyncAdaptedQueuePool]:

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-import asyncpg
 import orjson
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
@@ -236,12 +235,8 @@ UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
 
 
 def database_is_unavailable(exc: BaseException) -> bool:
-    """True when a database error says the server cannot serve now, not that the query failed.
-
-    SQLAlchemy wraps the driver's error (``orig``); a read run straight on asyncpg
-    (``Reader.fetch``) raises the driver's own.
-    """
-    state = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
+    """True when a database error says the server cannot serve now, not that the query failed."""
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return isinstance(state, str) and state[:2] in UNAVAILABLE_SQLSTATE_CLASSES
 
 
@@ -308,15 +303,12 @@ def install_error_handlers(app: FastAPI) -> None:
         sqlalchemy.exc.OperationalError,
         sqlalchemy.exc.InterfaceError,
         ConnectionError,
-        # asyncpg's own, on a read run straight on the driver: its connection is closed.
-        asyncpg.InterfaceError,
         # asyncpg's command timeout: the database did not answer in time.
         TimeoutError,
     ):
         app.add_exception_handler(unavailable, _database_unavailable)
     # Any other database error: 503 when the server is restarting or shutting down, else 500.
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
-    app.add_exception_handler(asyncpg.PostgresError, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -14,10 +14,11 @@ import asyncpg
 import pytest
 from sqlalchemy import Integer, bindparam, event, literal_column, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.util import await_
 
 from mercato.platform.db import Database, Prepared, new_metadata
+from mercato.platform.errors import database_is_unavailable
 from tests.conftest import Databases
 
 
@@ -229,6 +230,20 @@ async def test_a_first_prepared_read_on_a_connection_that_died_runs_again_on_a_n
     assert killed
     assert row["pid"] != killed[0]
     assert again["pid"] == row["pid"]
+
+
+async def test_a_prepared_read_whose_connection_dies_after_its_first_fails_as_unavailable(
+    database, admin
+):
+    # Raised as SQLAlchemy's error, as reader.execute raises it, so the chassis answers 503
+    # + Retry-After (an InterfaceError, or a SQLSTATE of a server going) and not 500.
+    with pytest.raises(DBAPIError) as failure:  # noqa: PT012 (the block is the subject)
+        async with database.reader() as reader:
+            await reader.fetch(PID_AND_VALUE, {"value": 1})
+            await terminate_others(admin)
+            await reader.fetch(PID_AND_VALUE, {"value": 2})
+    assert failure.value.connection_invalidated
+    assert isinstance(failure.value, InterfaceError) or database_is_unavailable(failure.value)
 
 
 async def test_a_prepared_read_after_all_backends_were_terminated_succeeds(database, admin):
