@@ -138,7 +138,10 @@ def _category_reference(reference: str | None) -> tuple[uuid.UUID | None, str | 
 @router.get("/products/{product_id}", response_model=ProductPublic)
 async def product_by_id(product_id: uuid.UUID, catalog: Provided[Catalog]) -> Response:
     """One product, inactive ones included (they say ``active: false``)."""
-    return _json(await catalog.view(product_id), _PRODUCT)
+    found = await catalog.view(product_id)
+    if isinstance(found, ProductView):  # an upload was in flight: the model, validated
+        return Response(_PRODUCT.dump_json(_public(found)), media_type="application/json")
+    return _json(found, _PRODUCT)
 
 
 @router.post("/products", status_code=status.HTTP_201_CREATED)

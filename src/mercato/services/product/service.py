@@ -278,18 +278,19 @@ class Catalog:
             await uow.publish(_changed(ProductDeactivated, product), subject=product.id)
             await uow.commit()
 
-    async def view(self, product_id: uuid.UUID) -> dict[str, Any]:
-        """The product as the API shows it, inactive ones included.
+    async def view(self, product_id: uuid.UUID) -> dict[str, Any] | ProductView:
+        """The product as the API shows it (ProductPublic's JSON), inactive ones included.
 
         One read without a transaction; only a product with a picture upload in flight
-        takes a unit of work, to take in the uploads that have completed.
+        takes a unit of work, to take in the uploads that have completed, and comes back
+        as the loaded :class:`ProductView` (rare: it goes the validated way).
         """
         async with self._reader() as reader:
             row = await repository.product_row(reader, product_id)
         if row is None:
             raise ProductNotFound("There is no such product.")
         if any(picture[3] == "pending" for picture in row[15]):
-            return self.document(await self._settled_view(product_id))
+            return await self._settled_view(product_id)
         return self._row_document(row)
 
     async def _settled_view(self, product_id: uuid.UUID) -> ProductView:
@@ -358,30 +359,6 @@ class Catalog:
             "attributes": attributes,
             "created_at": created_at,
             "updated_at": updated_at,
-        }
-
-    @staticmethod
-    def document(view: ProductView) -> dict[str, Any]:
-        """A loaded product as ProductPublic's JSON (the same shape as a row's)."""
-        p = view.product
-        category = p.category
-        return {
-            "id": str(p.id),
-            "sku": p.sku,
-            "name": p.name,
-            "description": p.description,
-            "price": {"amount": p.price_amount, "currency": p.currency},
-            "category": None
-            if category is None
-            else {"id": str(category.id), "slug": category.slug, "name": category.name},
-            "images": [
-                {"id": str(i.id), "url": i.url, "content_type": i.content_type} for i in view.images
-            ],
-            "rating": {"average": view.rating_average, "count": p.rating_count},
-            "active": p.active,
-            "attributes": p.attributes,
-            "created_at": p.created_at,
-            "updated_at": p.updated_at,
         }
 
     # -- images -------------------------------------------------------------
